@@ -1,0 +1,1 @@
+export const AUDIT_SETTINGS = Symbol('AUDIT_SETTINGS');

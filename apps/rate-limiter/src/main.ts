@@ -1,0 +1,11 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@agentplane/config';
+import type { TopicKind } from '@agentplane/infra';
+import { bootstrapService } from '@agentplane/platform';
+import { AppModule } from './app.module';
+
+/** Topics rate-limiter consumes (DESIGN.md, services table). */
+export const TOPICS: readonly TopicKind[] = ['session-events', 'control-events'];
+
+const config = loadConfigOrExit('rate-limiter');
+void bootstrapService({ config, module: AppModule.register(config), transport: { topics: TOPICS } });

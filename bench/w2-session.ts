@@ -1,0 +1,141 @@
+// W2 / W4 — a session of 3 tool calls (3 sequential workflow steps, 11 Kafka hops) with instant
+// planner and tools, through planner, rate limiter and executor running as separate processes
+// on the local broker and Postgres.
+//   W2 (--mode sequential): one session at a time; orchestration overhead p50/p99.
+//   W4 (--mode saturate): N sessions kept in flight (closed loop); sessions/s and hops/s.
+// Latency = session.completed seen by this process − session.requested published by it.
+//
+//   node dist/bench/w2-session.js [--mode sequential|saturate|both] [--sessions 300]
+//        [--concurrency 200] [--seconds 20] [--warmup 30] [--partitions 12] [--out FILE]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { decode, makeEvent, uuidv7 } from '@agentplane/contracts';
+import { createKafka, EventProducer } from '@agentplane/messaging';
+import { startToolServer } from '../test/fixtures/tool-server';
+import { startStack } from '../test/support/stack';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
+const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const MODE = arg('mode', 'both');
+const SESSIONS = Number(arg('sessions', '300'));
+const CONCURRENCY = Number(arg('concurrency', '200'));
+const SECONDS = Number(arg('seconds', '20'));
+const WARMUP = Number(arg('warmup', '30'));
+const PARTITIONS = Number(arg('partitions', '12'));
+const OUT = resolve(arg('out', join(process.cwd(), 'bench', 'results', 'w2-w4-session.json')));
+const HOPS_PER_SESSION = 11;
+
+const WORKFLOW = {
+  steps: [
+    { calls: [{ id: 'a', tool: 'search', args: { query: 'kafka', limit: 1 } }] },
+    { calls: [{ id: 'b', tool: 'fetch_doc', args: { id: '${a.result.results.0.id}' } }] },
+    { calls: [{ id: 'c', tool: 'summarize', args: { text: 'Kafka keeps an ordered log.' } }] },
+  ],
+};
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+function stats(ms: number[]): Record<string, number> {
+  const s = [...ms].sort((a, b) => a - b);
+  const r = (v: number) => Math.round(v * 100) / 100;
+  return { count: s.length, p50Ms: r(pct(s, 50)), p90Ms: r(pct(s, 90)), p99Ms: r(pct(s, 99)), maxMs: r(s[s.length - 1] ?? NaN) };
+}
+
+async function main(): Promise<void> {
+  const tools = await startToolServer({ port: 0 });
+  // Generous limits: W4 measures the orchestration, not the rate limiter's caps.
+  const stack = await startStack({ toolsUrl: tools.url, services: ['planner', 'rate-limiter', 'executor'], partitions: PARTITIONS, env: { LOG_LEVEL: 'warn' } });
+  const kafka = createKafka({ brokers: BROKERS, clientId: 'bench-w2' });
+  const producer = new EventProducer(kafka);
+  await producer.connect();
+  const waiting = new Map<string, { t0: number; done: (ms: number) => void }>();
+  let events = 0;
+  const consumer = kafka.consumer({ groupId: `bench-w2-${uuidv7()}`, maxWaitTimeInMs: 10 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [stack.topic('session-events')], fromBeginning: false });
+  await consumer.run({
+    partitionsConsumedConcurrently: PARTITIONS,
+    eachMessage: async ({ message }) => {
+      events++;
+      const d = decode(message.value);
+      if (!d.ok) return;
+      if (d.event.type === 'agentplane.session.completed' || d.event.type === 'agentplane.session.failed' || d.event.type === 'agentplane.session.rejected') {
+        const w = waiting.get(d.event.subject!);
+        if (w) {
+          waiting.delete(d.event.subject!);
+          if (d.event.type !== 'agentplane.session.completed') process.stderr.write(`session ${d.event.subject} ${d.event.type}\n`);
+          w.done(performance.now() - w.t0);
+        }
+      }
+    },
+  });
+  // The consumer must be assigned before the first request, or its completion could be missed.
+  await new Promise((r) => setTimeout(r, 3000));
+
+  const one = (): Promise<number> =>
+    new Promise((done) => {
+      const sessionId = uuidv7();
+      const e = makeEvent('agentplane.session.requested', { tenantId: 'acme', sessionId, input: 'bench', workflow: WORKFLOW } as never, { source: 'bench' });
+      waiting.set(sessionId, { t0: performance.now(), done });
+      void producer.publish(stack.topic('session-requests'), e);
+    });
+
+  const result: Record<string, unknown> = {
+    workload: 'W2/W4 session of 3 tool calls (11 hops), instant planner and tools',
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavgAtStart: loadavg() },
+    partitions: PARTITIONS,
+    at: new Date().toISOString(),
+  };
+  try {
+    if (MODE === 'sequential' || MODE === 'both') {
+      for (let i = 0; i < WARMUP; i++) await one();
+      const lat: number[] = [];
+      for (let i = 0; i < SESSIONS; i++) lat.push(await one());
+      result.w2 = stats(lat);
+      console.table({ 'W2 sequential (ms)': result.w2 });
+    }
+    if (MODE === 'saturate' || MODE === 'both') {
+      const lat: number[] = [];
+      const e0 = events;
+      const t0 = performance.now();
+      const end = t0 + SECONDS * 1000;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (performance.now() < end) lat.push(await one());
+        }),
+      );
+      const secs = (performance.now() - t0) / 1000;
+      result.w4 = {
+        concurrency: CONCURRENCY,
+        seconds: Math.round(secs * 10) / 10,
+        sessionsPerSec: Math.round((lat.length / secs) * 10) / 10,
+        hopsPerSec: Math.round(((lat.length * HOPS_PER_SESSION) / secs) * 10) / 10,
+        eventsPerSec: Math.round(((events - e0) / secs) * 10) / 10,
+        latency: stats(lat),
+      };
+      console.table({ 'W4 saturation': { ...(result.w4 as Record<string, unknown>), latency: undefined } });
+      console.table({ 'W4 latency (ms)': (result.w4 as { latency: Record<string, number> }).latency });
+    }
+    result.loadavgAtEnd = loadavg();
+    mkdirSync(dirname(OUT), { recursive: true });
+    writeFileSync(OUT, JSON.stringify(result, null, 2) + '\n');
+    console.log(`wrote ${OUT}`);
+  } finally {
+    await consumer.disconnect();
+    await producer.disconnect();
+    await stack.stop();
+    await tools.close();
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(e);
+  process.exit(1);
+});

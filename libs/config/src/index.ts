@@ -1,0 +1,4 @@
+export * from './config';
+export * from './planner';
+export * from './gateway';
+export * from './audit';

@@ -1,0 +1,609 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { isObservable, lastValueFrom } from 'rxjs';
+import { KafkaEventContext } from './context';
+import { buildDeadLetterEvent } from './dead-letter';
+import { ConfigurationError, describeError, isRetriable, toError } from './errors';
+import { createKafka, type KafkaClientOptions } from './kafka';
+import { EventProducer } from './producer';
+import type { Decoder, MessageHeaders, MinimalEvent } from './types';
+
+/** What happened to one record; `retrying` is reported once per failed in-place attempt. */
+export type MessageOutcome = 'handled' | 'ignored' | 'dead-lettered' | 'retrying' | 'redelivery-scheduled';
+
+export interface MessageInfo {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** Event type when decoding succeeded. */
+  type?: string;
+  /** Now minus the record's timestamp (produce → this outcome), ms. */
+  endToEndMs: number;
+}
+
+export interface RetryOptions {
+  /** Attempts in place (including the first) before pausing the partition. Default 5. */
+  inPlaceAttempts?: number;
+  /** First in-place backoff; doubles each attempt up to maxBackoffMs. Default 100 ms. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Pause before redelivering after in-place attempts ran out; doubles per round, capped. Default 2 s. */
+  redeliveryBackoffMs?: number;
+  maxRedeliveryBackoffMs?: number;
+}
+
+export interface KafkaEventTransportOptions<E extends MinimalEvent> {
+  kafka: KafkaClientOptions | Kafka;
+  /** Consumer group id, used as is (Nest's own Kafka server appends "-server"; we don't). */
+  groupId: string;
+  topics: string[];
+  fromBeginning?: boolean;
+  decode: Decoder<E>;
+  deadLetterTopic: string;
+  /** Shared producer for dead letters; one is created (and closed) by the transport if absent. */
+  producer?: EventProducer<any>;
+  /** Partitions handled at once by this instance. Default 12. */
+  partitionsConsumedConcurrently?: number;
+  /**
+   * Order kept within a partition: 'partition' (default) handles one record at a time; 'key'
+   * keeps the order of records with the same key (a session) and runs different keys at once;
+   * 'none' runs any records at once (independent work such as tool calls). Offsets are still
+   * resolved in order, so a crash redelivers from the oldest unfinished record.
+   */
+  ordering?: 'partition' | 'key' | 'none';
+  /** Records in flight per partition when ordering is 'key' or 'none'. Default 32. */
+  maxInFlightPerPartition?: number;
+  /** Broker long-poll bound when there is no data. Default 20 ms (kafkajs: 5000). */
+  maxWaitTimeInMs?: number;
+  minBytes?: number;
+  maxBytesPerPartition?: number;
+  sessionTimeout?: number;
+  rebalanceTimeout?: number;
+  heartbeatInterval?: number;
+  /** A decoded event no handler matches: skip it (default) or dead-letter it. */
+  onUnmatched?: 'ignore' | 'dead-letter';
+  retry?: RetryOptions;
+  /**
+   * How often handled offsets are committed, off the fetch path. Default 1000 ms. kafkajs'
+   * autoCommit commits after every batch and the next fetch waits for it (an OffsetCommit costs
+   * several ms: the group coordinator lingers 5 ms by default), which dominated hop latency.
+   * Shutdown and rebalance flush at once, so this only bounds redelivery after a crash.
+   */
+  commitIntervalMs?: number;
+  /** Metrics hook: `latencyMs` = time spent on the record in this process. */
+  onMessage?: (latencyMs: number, topic: string, outcome: MessageOutcome, info: MessageInfo) => void;
+  /** CloudEvents `source` of dead letters. Default `agentplane/<groupId>`. */
+  source?: string;
+  /** No poll for this long while running → not alive. Default 60 s. */
+  stallTimeoutMs?: number;
+}
+
+export type TransportState = 'idle' | 'starting' | 'running' | 'rebalancing' | 'stopping' | 'stopped' | 'crashed';
+
+export interface TransportHealth {
+  state: TransportState;
+  alive: boolean;
+  /** Joined the group and got an assignment. */
+  ready: boolean;
+  groupId: string;
+  memberId: string | null;
+  assignment: Record<string, number[]>;
+  lastPollAt: number | null;
+  lastHandledAt: number | null;
+  crashes: number;
+  lastError: string | null;
+  pausedForRedelivery: string[];
+}
+
+/** Events of `transport.on(...)`. */
+export interface KafkaEventTransportEvents extends Record<string, Function> {
+  'group.join': (info: { memberId: string; assignment: Record<string, number[]> }) => void;
+  crash: (info: { error: Error; restart: boolean }) => void;
+  'dead-letter': (info: { topic: string; partition: number; offset: string; reason: string }) => void;
+  stop: () => void;
+}
+
+/** Nest status values published on `server.status`. */
+export type KafkaTransportStatus = 'connecting' | 'connected' | 'disconnected' | 'crashed';
+
+type Step = { kind: 'ok' } | { kind: 'failed'; error: unknown } | { kind: 'redeliver' } | { kind: 'abort' };
+
+const WILDCARD = '*';
+
+/**
+ * Nest custom transport: `@EventPattern('<event type>')` controllers receive decoded, typed events
+ * from Kafka. At-least-once: an offset is resolved only after its record was handled or
+ * dead-lettered, and committed after each batch. One partition's records are handled in order;
+ * partitions run concurrently. No request/reply: @MessagePattern is refused at registration.
+ */
+export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
+  extends Server<KafkaEventTransportEvents, KafkaTransportStatus>
+  implements CustomTransportStrategy
+{
+  override transportId: symbol = Symbol.for('agentplane.kafka-event-transport');
+  private readonly opts: KafkaEventTransportOptions<E>;
+  private readonly kafka: Kafka;
+  private readonly producer: EventProducer<any>;
+  private readonly ownsProducer: boolean;
+  private readonly emitter = new EventEmitter();
+  private readonly retry: Required<RetryOptions>;
+  private consumer: Consumer | null = null;
+  private readonly stopSignal = new AbortController();
+  private closing: Promise<void> | null = null;
+  private readonly resumeTimers = new Map<string, NodeJS.Timeout>();
+  private readonly redeliveryRounds = new Map<string, number>();
+  private h: Omit<TransportHealth, 'alive' | 'pausedForRedelivery'>;
+  /** Next offset to commit per `topic/partition` (handled offset + 1), and what was committed. */
+  private readonly handled = new Map<string, { topic: string; partition: number; offset: string }>();
+  private readonly committedOffsets = new Map<string, string>();
+  private commitChain: Promise<void> = Promise.resolve();
+  private commitTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+
+  constructor(options: KafkaEventTransportOptions<E>) {
+    super();
+    if (!options.groupId) throw new ConfigurationError('KafkaEventTransport: groupId is required');
+    if (!options.topics?.length) throw new ConfigurationError('KafkaEventTransport: at least one topic is required');
+    if (!options.deadLetterTopic) throw new ConfigurationError('KafkaEventTransport: deadLetterTopic is required');
+    if (typeof options.decode !== 'function') throw new ConfigurationError('KafkaEventTransport: decode is required');
+    this.opts = options;
+    this.kafka = createKafka(options.kafka);
+    this.ownsProducer = !options.producer;
+    this.producer = options.producer ?? new EventProducer(this.kafka);
+    this.retry = {
+      inPlaceAttempts: options.retry?.inPlaceAttempts ?? 5,
+      initialBackoffMs: options.retry?.initialBackoffMs ?? 100,
+      maxBackoffMs: options.retry?.maxBackoffMs ?? 2000,
+      redeliveryBackoffMs: options.retry?.redeliveryBackoffMs ?? 2000,
+      maxRedeliveryBackoffMs: options.retry?.maxRedeliveryBackoffMs ?? 60000,
+    };
+    this.h = {
+      state: 'idle', ready: false, groupId: options.groupId, memberId: null, assignment: {},
+      lastPollAt: null, lastHandledAt: null, crashes: 0, lastError: null,
+    };
+    this.emitter.on('error', () => undefined); // never let a listener-less 'error' throw
+  }
+
+  // ---- Nest Server contract ------------------------------------------------------------
+
+  /** Refuses request/reply handlers as soon as Nest registers them. */
+  override addHandler(pattern: any, callback: MessageHandler, isEventHandler = false, extras: Record<string, any> = {}): void {
+    if (!isEventHandler) {
+      throw new ConfigurationError(
+        `KafkaEventTransport does no request/reply over Kafka: @MessagePattern(${JSON.stringify(pattern)}) ` +
+          'cannot be served. Use @EventPattern and publish a follow-up event instead.',
+      );
+    }
+    super.addHandler(pattern, callback, isEventHandler, extras);
+  }
+
+  async listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
+    try {
+      for (const [pattern, handler] of this.messageHandlers) {
+        if (!handler.isEventHandler) throw new ConfigurationError(`KafkaEventTransport: request/reply pattern ${pattern} is not supported`);
+      }
+      await this.start();
+      callback();
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  /** Graceful stop: no new fetches, the in-flight record finishes, resolved offsets are committed. */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  on<K extends keyof KafkaEventTransportEvents>(event: K, callback: KafkaEventTransportEvents[K]): this {
+    this.emitter.on(event as string, callback as (...args: any[]) => void);
+    return this;
+  }
+
+  /** The kafkajs Consumer (after listen). */
+  unwrap<T = Consumer>(): T {
+    if (!this.consumer) throw new Error('KafkaEventTransport: not listening yet; call listen() first');
+    return this.consumer as T;
+  }
+
+  // ---- health ---------------------------------------------------------------------------
+
+  isAlive(): boolean {
+    const s = this.h.state;
+    if (s === 'crashed' || s === 'stopped' || s === 'stopping') return false;
+    if ((s === 'running' || s === 'rebalancing') && this.h.lastPollAt !== null) {
+      return Date.now() - this.h.lastPollAt < (this.opts.stallTimeoutMs ?? 60000);
+    }
+    return true;
+  }
+
+  /** Snapshot for /health and metrics (named `health` because Nest's Server owns `status`). */
+  health(): TransportHealth {
+    return {
+      ...this.h,
+      assignment: { ...this.h.assignment },
+      alive: this.isAlive(),
+      pausedForRedelivery: [...this.resumeTimers.keys()],
+    };
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  private setState(state: TransportState): void {
+    this.h.state = state;
+    const nest: KafkaTransportStatus =
+      state === 'running' ? 'connected' : state === 'crashed' ? 'crashed' : state === 'starting' || state === 'rebalancing' ? 'connecting' : 'disconnected';
+    this._status$.next(nest);
+  }
+
+  private async start(): Promise<void> {
+    if (this.consumer) return;
+    const o = this.opts;
+    this.setState('starting');
+    const consumer = this.kafka.consumer({
+      groupId: o.groupId,
+      allowAutoTopicCreation: false,
+      minBytes: o.minBytes ?? 1,
+      maxWaitTimeInMs: o.maxWaitTimeInMs ?? 20,
+      ...(o.maxBytesPerPartition ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}),
+      sessionTimeout: o.sessionTimeout ?? 30000,
+      ...(o.rebalanceTimeout ? { rebalanceTimeout: o.rebalanceTimeout } : {}),
+      heartbeatInterval: o.heartbeatInterval ?? 3000,
+    });
+    this.consumer = consumer;
+    const ev = consumer.events;
+    consumer.on(ev.FETCH_START, () => {
+      this.h.lastPollAt = Date.now();
+    });
+    consumer.on(ev.GROUP_JOIN, (e) => {
+      this.h.memberId = e.payload.memberId;
+      this.h.assignment = e.payload.memberAssignment;
+      // Offsets of partitions we lost must not be committed later over the new owner's progress.
+      for (const [tp, v] of this.handled) {
+        if (!(e.payload.memberAssignment[v.topic] ?? []).includes(v.partition)) {
+          this.handled.delete(tp);
+          this.committedOffsets.delete(tp);
+        }
+      }
+      this.h.ready = true;
+      this.setState('running');
+      this.emitter.emit('group.join', { memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
+    });
+    consumer.on(ev.REBALANCING, () => {
+      this.h.ready = false;
+      // Commit what we handled while we still own it (the coordinator accepts it during the rebalance).
+      void this.commit((offsets) => consumer.commitOffsets(offsets));
+      if (this.h.state === 'running') this.setState('rebalancing');
+    });
+    consumer.on(ev.CRASH, (e) => {
+      const { error, restart } = e.payload;
+      this.h.crashes++;
+      this.h.lastError = error?.message ?? String(error);
+      this.h.ready = false;
+      // kafkajs restarts by itself after a retriable crash; a non-retriable one is final.
+      if (!restart) this.setState('crashed');
+      this.logger.error(`consumer ${o.groupId} crashed (${restart ? 'restarting' : 'not restarting'}): ${this.h.lastError}`);
+      this.emitter.emit('crash', { error, restart });
+    });
+    consumer.on(ev.STOP, () => {
+      this.h.ready = false;
+      if (this.h.state !== 'crashed') this.setState(this.closing ? 'stopping' : 'stopped');
+      this.emitter.emit('stop');
+    });
+
+    await Promise.all([consumer.connect(), this.producer.connect()]);
+    await consumer.subscribe({ topics: o.topics, fromBeginning: o.fromBeginning ?? false });
+    // run() resolves once the group is joined (or the first join crashed and is being retried).
+    await consumer.run({
+      autoCommit: false, // see commitIntervalMs: we commit off the fetch path
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: o.partitionsConsumedConcurrently ?? 12,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.setState('stopping');
+    this.stopping = true; // batches stop after their current record and commit it themselves
+    this.stopSignal.abort();
+    for (const t of this.resumeTimers.values()) clearTimeout(t);
+    this.resumeTimers.clear();
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    try {
+      const consumer = this.consumer;
+      if (consumer) {
+        // Everything handled by finished batches, while the consumer still runs.
+        await this.commit((offsets) => consumer.commitOffsets(offsets));
+        // kafkajs: stops the fetchers, waits for in-flight batches, leaves the group, disconnects.
+        await consumer.disconnect();
+      }
+    } finally {
+      if (this.ownsProducer) await this.producer.disconnect().catch(() => undefined);
+      else await this.producer.flush();
+      if (this.h.state !== 'crashed') this.setState('stopped');
+      this.h.ready = false;
+    }
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { topic, partition } = payload.batch;
+    const tp = `${topic}/${partition}`;
+    try {
+      await this.consumeBatch(payload, tp);
+    } finally {
+      if (this.stopping) {
+        // The runner no longer commits once stopping; the batch's own handle still can.
+        await this.commit((offsets) => payload.commitOffsetsIfNecessary({ topics: byTopic(offsets) }));
+      }
+    }
+  }
+
+  private async consumeBatch(payload: EachBatchPayload, tp: string): Promise<void> {
+    const ordering = this.opts.ordering ?? 'partition';
+    if (ordering === 'partition') return this.consumeInOrder(payload, tp);
+    return this.consumeConcurrently(payload, tp, ordering, this.opts.maxInFlightPerPartition ?? 32);
+  }
+
+  private async consumeInOrder(payload: EachBatchPayload, tp: string): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || this.stopping) return;
+      const step = await this.processRecord(topic, partition, message, heartbeat);
+      if (step === 'done') {
+        this.markHandled(payload, tp, message);
+        await heartbeat();
+        continue;
+      }
+      if (step === 'abort') return; // shutting down: leave it unresolved, the next owner gets it
+      this.scheduleRedelivery(payload, tp, message);
+      return;
+    }
+  }
+
+  /**
+   * Records of different keys (or all records, for 'none') run at once, up to `limit`. The
+   * offset watermark only moves over a contiguous run of finished records, so nothing after an
+   * unfinished one is committed. A record whose retries ran out blocks its key; once the rest
+   * in flight are done the partition rewinds to it (records after it may be handled again,
+   * which idempotent handlers absorb).
+   */
+  private async consumeConcurrently(payload: EachBatchPayload, tp: string, ordering: 'key' | 'none', limit: number): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    const msgs = batch.messages;
+    const done: boolean[] = new Array(msgs.length).fill(false);
+    let watermark = 0;
+    let failedAt: number | undefined;
+    let aborted = false;
+    const blocked = new Set<string>();
+    const tails = new Map<string, Promise<void>>();
+    const inFlight = new Set<Promise<void>>();
+    const advance = () => {
+      while (watermark < msgs.length && done[watermark]) this.markHandled(payload, tp, msgs[watermark++]);
+    };
+    for (let i = 0; i < msgs.length; i++) {
+      while (inFlight.size >= limit) await Promise.race(inFlight);
+      if (!isRunning() || isStale() || this.stopping || aborted || failedAt !== undefined) break;
+      const message = msgs[i];
+      const key = ordering === 'key' && message.key ? message.key.toString('latin1') : `#${i}`;
+      const task = (tails.get(key) ?? Promise.resolve()).then(async () => {
+        if (blocked.has(key) || aborted) return;
+        const step = await this.processRecord(topic, partition, message, heartbeat).catch(() => 'redeliver' as const);
+        if (step === 'done') {
+          done[i] = true;
+          advance();
+        } else if (step === 'abort') {
+          aborted = true;
+        } else {
+          blocked.add(key);
+          if (failedAt === undefined || i < failedAt) failedAt = i;
+        }
+      });
+      tails.set(key, task);
+      const tracked: Promise<void> = task.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+      await heartbeat();
+    }
+    await Promise.all(inFlight);
+    if (failedAt !== undefined && !aborted && !this.stopping) this.scheduleRedelivery(payload, tp, msgs[failedAt]);
+  }
+
+  private markHandled(payload: EachBatchPayload, tp: string, message: KafkaMessage): void {
+    const { topic, partition } = payload.batch;
+    payload.resolveOffset(message.offset);
+    this.handled.set(tp, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
+    this.scheduleCommit();
+    this.redeliveryRounds.delete(tp);
+    this.h.lastHandledAt = Date.now();
+  }
+
+  /** Retries ran out: rewind to this record and pause the partition for a while. Nothing is skipped, and nothing spins. */
+  private scheduleRedelivery(payload: EachBatchPayload, tp: string, message: KafkaMessage): void {
+    const { topic, partition } = payload.batch;
+    const rounds = (this.redeliveryRounds.get(tp) ?? 0) + 1;
+    this.redeliveryRounds.set(tp, rounds);
+    const delay = Math.min(this.retry.redeliveryBackoffMs * 2 ** (rounds - 1), this.retry.maxRedeliveryBackoffMs);
+    this.consumer!.seek({ topic, partition, offset: message.offset });
+    const resume = payload.pause();
+    const timer = setTimeout(() => {
+      this.resumeTimers.delete(tp);
+      if (!this.closing) resume();
+    }, delay);
+    timer.unref();
+    this.resumeTimers.set(tp, timer);
+    this.report(0, topic, 'redelivery-scheduled', { topic, partition, offset: message.offset, endToEndMs: ageOf(message) });
+    this.logger.warn(`${tp}@${message.offset}: retries exhausted, redelivering in ${delay} ms`);
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitTimer || this.stopping || !this.consumer) return;
+    const consumer = this.consumer;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      void this.commit((offsets) => consumer.commitOffsets(offsets));
+    }, this.opts.commitIntervalMs ?? 1000);
+    this.commitTimer.unref();
+  }
+
+  /**
+   * Commits handled-but-uncommitted offsets through `send`. Commits are chained, and each one
+   * takes its snapshot when its turn comes, so a later commit never carries an older offset.
+   */
+  private commit(send: (offsets: Array<{ topic: string; partition: number; offset: string }>) => Promise<unknown>): Promise<void> {
+    this.commitChain = this.commitChain.then(async () => {
+      const offsets = [...this.handled].filter(([tp, v]) => this.committedOffsets.get(tp) !== v.offset).map(([, v]) => ({ ...v }));
+      if (offsets.length === 0) return;
+      try {
+        await send(offsets);
+        for (const o of offsets) this.committedOffsets.set(`${o.topic}/${o.partition}`, o.offset);
+      } catch (err) {
+        // Not fatal: the next commit carries these offsets too; at worst they are redelivered.
+        this.logger.warn(`offset commit failed (${toError(err).message}); will retry with the next one`);
+        if (!this.stopping) this.scheduleCommit();
+      }
+    });
+    return this.commitChain;
+  }
+
+  /** 'done' = handled, ignored or dead-lettered; the offset may be resolved. */
+  private async processRecord(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    heartbeat: () => Promise<void>,
+  ): Promise<'done' | 'redeliver' | 'abort'> {
+    const started = performance.now();
+    const headers = flattenHeaders(message.headers);
+    const info: MessageInfo = { topic, partition, offset: message.offset, endToEndMs: 0 };
+    const finish = (outcome: MessageOutcome): 'done' => {
+      info.endToEndMs = ageOf(message);
+      this.report(performance.now() - started, topic, outcome, info);
+      return 'done';
+    };
+
+    let decoded: ReturnType<Decoder<E>>;
+    try {
+      decoded = this.opts.decode(message.value, headers);
+    } catch (err) {
+      decoded = { ok: false, reason: `decoder threw: ${toError(err).message}` };
+    }
+    if (!decoded.ok) {
+      const r = await this.deadLetter(topic, partition, message, decoded.reason, undefined, undefined, heartbeat);
+      return r === 'done' ? finish('dead-lettered') : r;
+    }
+    const event = decoded.event;
+    info.type = event.type;
+    const handler = this.getHandlerByPattern(event.type) ?? this.messageHandlers.get(WILDCARD) ?? null;
+    if (!handler) {
+      if ((this.opts.onUnmatched ?? 'ignore') === 'ignore') return finish('ignored');
+      const r = await this.deadLetter(topic, partition, message, `no handler for event type ${event.type} in group ${this.opts.groupId}`, undefined, event, heartbeat);
+      return r === 'done' ? finish('dead-lettered') : r;
+    }
+
+    const ctx = new KafkaEventContext([topic, partition, message.offset, message.key ?? null, headers, message.timestamp]);
+    // kafkajs heartbeats only when asked: a long handler (a slow tool call) must keep the
+    // member alive itself, or the group evicts it and the record runs again elsewhere.
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), this.opts.heartbeatInterval ?? 3000);
+    let step: Step;
+    try {
+      step = await this.withRetry(async () => {
+        const result = await handler(event, ctx);
+        // Nest hands back an Observable for chained handlers and for errors mapped by its filters.
+        if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+      }, heartbeat, info, started);
+    } finally {
+      clearInterval(beat);
+    }
+    if (step.kind === 'ok') return finish('handled');
+    if (step.kind === 'failed') {
+      const err = describeError(step.error);
+      this.logger.warn(`${topic}/${partition}@${message.offset} ${event.type}: handler failed (${err.message}); dead-lettering`);
+      const r = await this.deadLetter(topic, partition, message, `handler failed: ${err.message}`, err, event, heartbeat);
+      return r === 'done' ? finish('dead-lettered') : r;
+    }
+    return step.kind;
+  }
+
+  private async deadLetter(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    reason: string,
+    error: { name: string; code?: string; message: string } | undefined,
+    event: E | undefined,
+    heartbeat: () => Promise<void>,
+  ): Promise<'done' | 'redeliver' | 'abort'> {
+    const dl = buildDeadLetterEvent({
+      topic, partition, offset: message.offset, key: message.key ?? null, value: message.value,
+      headers: message.headers, reason, ...(error ? { error: { name: error.name, ...(error.code ? { code: error.code } : {}), message: error.message } } : {}),
+      consumerGroup: this.opts.groupId, source: this.opts.source ?? `agentplane/${this.opts.groupId}`,
+      ...(event ? { event } : {}),
+    });
+    const info: MessageInfo = { topic, partition, offset: message.offset, endToEndMs: 0 };
+    // Keep the original key so one session's dead letters stay together and in order.
+    const key = message.key ?? dl.subject;
+    const step = await this.withRetry(() => this.producer.publish(this.opts.deadLetterTopic, dl, { key }), heartbeat, info, performance.now());
+    if (step.kind === 'ok') {
+      this.emitter.emit('dead-letter', { topic, partition, offset: message.offset, reason });
+      return 'done';
+    }
+    if (step.kind === 'failed') {
+      // A dead letter that cannot be written must not lose the record: treat it like a retriable failure.
+      this.logger.error(`dead-letter publish to ${this.opts.deadLetterTopic} failed: ${toError(step.error).message}`);
+      return 'redeliver';
+    }
+    return step.kind;
+  }
+
+  private async withRetry(op: () => Promise<void>, heartbeat: () => Promise<void>, info: MessageInfo, started: number): Promise<Step> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await op();
+        return { kind: 'ok' };
+      } catch (raw) {
+        if (!isRetriable(raw)) return { kind: 'failed', error: raw };
+        info.endToEndMs = 0;
+        this.report(performance.now() - started, info.topic, 'retrying', info);
+        if (attempt >= this.retry.inPlaceAttempts) return { kind: 'redeliver' };
+        const delay = Math.min(this.retry.initialBackoffMs * 2 ** (attempt - 1), this.retry.maxBackoffMs);
+        try {
+          await sleepTimer(delay, undefined, { signal: this.stopSignal.signal });
+        } catch {
+          return { kind: 'abort' };
+        }
+        await heartbeat();
+      }
+    }
+  }
+
+  private report(latencyMs: number, topic: string, outcome: MessageOutcome, info: MessageInfo): void {
+    if (!this.opts.onMessage) return;
+    try {
+      this.opts.onMessage(latencyMs, topic, outcome, { ...info });
+    } catch {
+      // a metrics hook must never break consumption
+    }
+  }
+}
+
+function ageOf(message: KafkaMessage): number {
+  const ts = Number(message.timestamp);
+  return Number.isFinite(ts) && ts > 0 ? Date.now() - ts : 0;
+}
+
+function byTopic(offsets: Array<{ topic: string; partition: number; offset: string }>): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
+  const m = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const o of offsets) m.set(o.topic, [...(m.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
+  return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+/** kafkajs may give repeated headers as arrays; decoders see the first value. */
+export function flattenHeaders(headers: IHeaders | undefined): MessageHeaders {
+  const out: MessageHeaders = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k] = Array.isArray(v) ? v[0] : v;
+  return out;
+}

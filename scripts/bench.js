@@ -1,0 +1,61 @@
+// `npm run bench`: every workload under bench/, each printing a table and writing JSON to
+// bench/results/. Provisions the local broker and Postgres like `npm test` and stops what it
+// started. Runs under Node 24 (scripts/with-node24.sh).
+//   npm run bench                 all workloads, short modes
+//   npm run bench -- w1 w2        only workloads whose file name contains a word
+//   BENCH_FULL=1 npm run bench    full sizes (1M events for W5/W6, longer W4)
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'apps', 'cli', 'src', 'main.js');
+const FULL = process.env.BENCH_FULL === '1';
+
+// name → arguments (short mode first: what CI and a quick look use; full mode for BENCHMARKS.md)
+const WORKLOADS = [
+  ['w1-hop', [], []],
+  ['w2-session', ['--sessions', '200', '--seconds', '15', '--concurrency', '200'], ['--sessions', '1000', '--seconds', '60', '--concurrency', '200']],
+  ['w5-replay', [], ['--events', '1000000']],
+  ['w6-rebuild', [], ['--events', '1000000']],
+  ['w-batching', [], []],
+  ['w3-scale', ['--seconds', '15'], ['--seconds', '60']],
+];
+
+function main() {
+  const filters = process.argv.slice(2);
+  const chosen = WORKLOADS.filter(([name]) => fs.existsSync(path.join(ROOT, 'dist', 'bench', `${name}.js`)))
+    .filter(([name]) => filters.length === 0 || filters.some((f) => name.includes(f)));
+  if (chosen.length === 0) {
+    process.stderr.write(`bench: no workload matches ${filters.join(' ')}\n`);
+    return 1;
+  }
+  const up = spawnSync(process.execPath, [CLI, 'infra', 'up', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (up.status !== 0) return 1;
+  const started = JSON.parse(up.stdout.toString());
+  const env = JSON.parse(fs.readFileSync(path.join(process.env.AGENTPLANE_HOME || path.join(ROOT, '.agentplane'), 'env.json'), 'utf8'));
+  let failed = 0;
+  try {
+    for (const [name, shortArgs, fullArgs] of chosen) {
+      process.stdout.write(`\n=== ${name} ${FULL ? '(full)' : '(short)'} ===\n`);
+      const r = spawnSync(process.execPath, ['--enable-source-maps', path.join(ROOT, 'dist', 'bench', `${name}.js`), ...(FULL ? fullArgs : shortArgs)], {
+        cwd: ROOT,
+        stdio: 'inherit',
+        env: { ...process.env, KAFKA_BROKERS: env.KAFKA_BROKERS, DATABASE_URL: env.DATABASE_URL },
+      });
+      if (r.status !== 0) {
+        failed++;
+        process.stderr.write(`bench: ${name} exited with ${r.status}\n`);
+      }
+    }
+  } finally {
+    if (started.startedKafka || started.startedPostgres) {
+      const only = started.startedKafka && started.startedPostgres ? [] : ['--only', started.startedKafka ? 'kafka' : 'postgres'];
+      spawnSync(process.execPath, [CLI, 'infra', 'down', ...only], { cwd: ROOT, stdio: 'inherit' });
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+process.exit(main());

@@ -1,0 +1,3 @@
+export * from './eventually';
+export * from './names';
+export * from './kafka';
