@@ -141,6 +141,8 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  /** Bumped on every group join: records handled under an older generation are not committed by us. */
+  private generation = 0;
 
   constructor(options: KafkaEventTransportOptions<E>) {
     super();
@@ -260,13 +262,13 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     consumer.on(ev.GROUP_JOIN, (e) => {
       this.h.memberId = e.payload.memberId;
       this.h.assignment = e.payload.memberAssignment;
-      // Offsets of partitions we lost must not be committed later over the new owner's progress.
-      for (const [tp, v] of this.handled) {
-        if (!(e.payload.memberAssignment[v.topic] ?? []).includes(v.partition)) {
-          this.handled.delete(tp);
-          this.committedOffsets.delete(tp);
-        }
-      }
+      // A new generation starts from the group's committed offsets. Anything we handled before
+      // and could not commit is forgotten: committed later it could move a partition back over
+      // another member's progress (a frozen member that rejoins and gets the partition back),
+      // leaving lag that never drains. Whoever owns the record now handles it again.
+      this.generation++;
+      this.handled.clear();
+      this.committedOffsets.clear();
       this.h.ready = true;
       this.setState('running');
       this.emitter.emit('group.join', { memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
@@ -331,8 +333,9 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { topic, partition } = payload.batch;
     const tp = `${topic}/${partition}`;
+    const generation = this.generation;
     try {
-      await this.consumeBatch(payload, tp);
+      await this.consumeBatch(payload, tp, generation);
     } finally {
       if (this.stopping) {
         // The runner no longer commits once stopping; the batch's own handle still can.
@@ -341,20 +344,20 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     }
   }
 
-  private async consumeBatch(payload: EachBatchPayload, tp: string): Promise<void> {
+  private async consumeBatch(payload: EachBatchPayload, tp: string, generation: number): Promise<void> {
     const ordering = this.opts.ordering ?? 'partition';
-    if (ordering === 'partition') return this.consumeInOrder(payload, tp);
-    return this.consumeConcurrently(payload, tp, ordering, this.opts.maxInFlightPerPartition ?? 32);
+    if (ordering === 'partition') return this.consumeInOrder(payload, tp, generation);
+    return this.consumeConcurrently(payload, tp, generation, ordering, this.opts.maxInFlightPerPartition ?? 32);
   }
 
-  private async consumeInOrder(payload: EachBatchPayload, tp: string): Promise<void> {
+  private async consumeInOrder(payload: EachBatchPayload, tp: string, generation: number): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
     const { topic, partition } = batch;
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.stopping) return;
       const step = await this.processRecord(topic, partition, message, heartbeat);
       if (step === 'done') {
-        this.markHandled(payload, tp, message);
+        this.markHandled(payload, tp, message, generation);
         await heartbeat();
         continue;
       }
@@ -371,7 +374,7 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
    * in flight are done the partition rewinds to it (records after it may be handled again,
    * which idempotent handlers absorb).
    */
-  private async consumeConcurrently(payload: EachBatchPayload, tp: string, ordering: 'key' | 'none', limit: number): Promise<void> {
+  private async consumeConcurrently(payload: EachBatchPayload, tp: string, generation: number, ordering: 'key' | 'none', limit: number): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
     const { topic, partition } = batch;
     const msgs = batch.messages;
@@ -383,7 +386,7 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     const tails = new Map<string, Promise<void>>();
     const inFlight = new Set<Promise<void>>();
     const advance = () => {
-      while (watermark < msgs.length && done[watermark]) this.markHandled(payload, tp, msgs[watermark++]);
+      while (watermark < msgs.length && done[watermark]) this.markHandled(payload, tp, msgs[watermark++], generation);
     };
     for (let i = 0; i < msgs.length; i++) {
       while (inFlight.size >= limit) await Promise.race(inFlight);
@@ -412,9 +415,10 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     if (failedAt !== undefined && !aborted && !this.stopping) this.scheduleRedelivery(payload, tp, msgs[failedAt]);
   }
 
-  private markHandled(payload: EachBatchPayload, tp: string, message: KafkaMessage): void {
+  private markHandled(payload: EachBatchPayload, tp: string, message: KafkaMessage, generation: number): void {
     const { topic, partition } = payload.batch;
     payload.resolveOffset(message.offset);
+    if (generation !== this.generation) return; // fetched before the last rebalance: see GROUP_JOIN
     this.handled.set(tp, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
     this.scheduleCommit();
     this.redeliveryRounds.delete(tp);
