@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BaseRpcExceptionFilter } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
+import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import {
   AgentplaneError,
   buildDeadLetterEvent,
@@ -44,6 +45,16 @@ describe('errors', () => {
     assert.equal(isRetriable(new Error('plain')), false);
     assert.equal(isRetriable('string'), false);
     assert.equal(isRetriable(null), false);
+  });
+
+  it('judges kafkajs wrappers by what they gave up on (a broker restart is not final)', () => {
+    // The real classes, shaped as kafkajs' retrier builds them when the broker is down.
+    const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    assert.equal(isRetriable(Object.assign(new KafkaJSNonRetriableError(refused), { cause: refused })), true);
+    assert.equal(isRetriable(new KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 5, retryTime: 100, cause: refused } as never)), true);
+    assert.equal(isRetriable(new KafkaJSNonRetriableError('Invalid topic')), false);
+    const tooLarge = new KafkaJSProtocolError({ message: 'message too large', type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false } as never);
+    assert.equal(isRetriable(Object.assign(new KafkaJSNonRetriableError(tooLarge), { cause: tooLarge })), false);
   });
 
   it('reaches the transport intact through Nest\'s default RPC exception filter', async () => {

@@ -65,6 +65,8 @@ const RETRIABLE_SYSCALL_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH',
   'ENETUNREACH', 'ENETDOWN', 'EOPENBREAKER', 'ETIMEOUT',
 ]);
+// kafkajs errors that only say the broker could not be reached (yet): always worth another try.
+const KAFKAJS_UNAVAILABLE = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound']);
 // PostgreSQL SQLSTATEs worth retrying: serialization/deadlock, too many connections, shutdown.
 const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '53300', '55P03', '57P01', '57P02', '57P03']);
 
@@ -82,6 +84,12 @@ export function isRetriable(err: unknown): boolean {
     // retry budget): whether the work can succeed later depends on what it gave up on. Treating
     // this as final dead-lettered admitted tool calls during a broker restart.
     if (e.name === 'KafkaJSNumberOfRetriesExceeded' && e.cause !== undefined && e.cause !== err) return isRetriable(e.cause);
+    // kafkajs' retrier also wraps what a nested retrier gave up on in KafkaJSNonRetriableError
+    // (seen: "Connection error: connect ECONNREFUSED" while the broker restarts). The wrapper
+    // says nothing about the work; its cause does. Treating it as final dead-lettered events
+    // during a broker restart.
+    if (e.name === 'KafkaJSNonRetriableError' && e.cause !== undefined && e.cause !== err) return isRetriable(e.cause);
+    if (KAFKAJS_UNAVAILABLE.has(e.name)) return true;
     // KafkaJSError defaults to retriable=true; KafkaJSNonRetriableError and protocol errors set it.
     return e.retriable === true;
   }

@@ -58,7 +58,7 @@ interface Pending {
  */
 export class EventProducer<E extends MinimalEvent = MinimalEvent> {
   readonly kafka: Kafka;
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly encode: Encoder<E>;
   private readonly maxBatch: number;
   private readonly compression: CompressionTypes;
@@ -68,20 +68,42 @@ export class EventProducer<E extends MinimalEvent = MinimalEvent> {
   private connecting: Promise<void> | null = null;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
-  private counters = { batches: 0, messages: 0, failedBatches: 0 };
+  private counters = { batches: 0, messages: 0, failedBatches: 0, producerResets: 0 };
 
   constructor(kafka: Kafka | KafkaClientOptions, opts: EventProducerOptions<E> = {}) {
     this.kafka = createKafka(kafka);
     this.encode = opts.encode ?? (jsonEncoder as Encoder<E>);
     this.maxBatch = opts.maxBatchMessages ?? 1000;
     this.compression = opts.compression ?? CompressionTypes.None;
-    this.producer = this.kafka.producer({
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // Java-compatible murmur2: a key lands on the same partition as from kcat/Java/Go clients.
       createPartitioner: Partitioners.DefaultPartitioner,
     });
+  }
+
+  /**
+   * After a failed sendBatch the kafkajs producer must not be used again. kafkajs rolls the
+   * partition sequence back when a produce request fails, even if the broker had appended it
+   * (the response was lost: broker killed, connection cut). Our callers then retry with a
+   * differently composed batch; it gets the same sequence range, the broker takes it for a
+   * duplicate of the appended one and acknowledges it without writing it: silent loss. A new
+   * producer has a new producer id, so nothing can be mistaken for a duplicate; the records
+   * that did land twice carry the same event ids and consumers dedupe them.
+   */
+  private replaceProducer(): void {
+    const old = this.producer;
+    const wasConnected = this.connecting !== null;
+    this.producer = this.newProducer();
+    this.connecting = null;
+    this.counters.producerResets++;
+    if (wasConnected) void old.disconnect().catch(() => undefined);
   }
 
   connect(): Promise<void> {
@@ -132,7 +154,7 @@ export class EventProducer<E extends MinimalEvent = MinimalEvent> {
     }
   }
 
-  stats(): { batches: number; messages: number; failedBatches: number; queued: number } {
+  stats(): { batches: number; messages: number; failedBatches: number; producerResets: number; queued: number } {
     return { ...this.counters, queued: this.queue.reduce((n, p) => n + p.messages.length, 0) };
   }
 
@@ -182,6 +204,7 @@ export class EventProducer<E extends MinimalEvent = MinimalEvent> {
         for (const p of batch) p.resolve();
       } catch (err) {
         this.counters.failedBatches++;
+        this.replaceProducer();
         for (const p of batch) p.reject(err);
       }
     })().finally(() => {
