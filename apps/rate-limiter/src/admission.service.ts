@@ -87,40 +87,48 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
   async onRequested(e: ToolCallRequested): Promise<void> {
     const d = e.data;
     const wake = await this.tx(async (m, out) => {
-      if (!(await markProcessed(m, e.id, e.type))) return undefined;
       const reject = (reason: ToolRejectReason, detail: string) => out.push(this.rejected(d, reason, detail, e.id, e.traceparent));
       const tool = this.registry.get(d.tool);
-      if (!tool) {
-        reject('unknown_tool', `unknown tool "${d.tool}" (known: ${this.registry.names().join(', ')})`);
+      const v = tool ? this.registry.validateArgs(d.tool, d.args) : undefined;
+      if (!tool || !v!.ok) {
+        if (!(await markProcessed(m, e.id, e.type))) return undefined;
+        if (!tool) reject('unknown_tool', `unknown tool "${d.tool}" (known: ${this.registry.names().join(', ')})`);
+        else reject('invalid_args', (v as { errors: string[] }).errors.join('; ').slice(0, 2000));
         return undefined;
       }
-      const v = this.registry.validateArgs(d.tool, d.args);
-      if (!v.ok) {
-        reject('invalid_args', v.errors.join('; ').slice(0, 2000));
-        return undefined;
-      }
-      const now = await nowMs(m);
-      await ensureTool(m, tool, now);
-      const [state] = (await m.query(`SELECT circuit FROM tools WHERE tool = $1`, [tool.name])) as Array<{ circuit: string }>;
-      if (state?.circuit === 'open') {
+      // Each statement is a round trip, and round trips are what an admission costs (see
+      // BENCHMARKS.md): dedupe, first sight of the tool, its circuit, the tenant's guardrail and
+      // the clock come back from one statement.
+      const [pre] = (await m.query(
+        `WITH p AS (INSERT INTO processed_events (event_id, event_type, handled_at) VALUES ($1, $2, now())
+                    ON CONFLICT (event_id) DO NOTHING RETURNING 1),
+              t AS (INSERT INTO tools (tool, tokens, updated_ms) VALUES ($3, $4, ${NOW_MS})
+                    ON CONFLICT (tool) DO NOTHING RETURNING circuit)
+         SELECT EXISTS (SELECT 1 FROM p) AS fresh,
+                COALESCE((SELECT circuit FROM t), (SELECT circuit FROM tools WHERE tool = $3)) AS circuit,
+                (SELECT month FROM guardrails WHERE tenant_id = $5 AND tripped) AS guardrail,
+                ${NOW_MS} AS now_ms`,
+        [e.id, e.type, tool.name, tool.rateLimit.burst, d.tenantId],
+      )) as Array<{ fresh: boolean; circuit: string | null; guardrail: string | null; now_ms: number }>;
+      if (!pre?.fresh) return undefined;
+      if (pre.circuit === 'open') {
         reject('circuit_open', `circuit breaker of ${tool.name} is open`);
         return undefined;
       }
-      if (!(d.essential || tool.essential)) {
-        const g = (await m.query(`SELECT month FROM guardrails WHERE tenant_id = $1 AND tripped`, [d.tenantId])) as Array<{ month: string }>;
-        if (g.length > 0) {
-          reject('budget_exceeded', `budget guardrail of tenant ${d.tenantId} tripped for ${g[0]!.month}; ${tool.name} is not essential`);
-          return undefined;
-        }
+      if (!(d.essential || tool.essential) && pre.guardrail !== null) {
+        reject('budget_exceeded', `budget guardrail of tenant ${d.tenantId} tripped for ${pre.guardrail}; ${tool.name} is not essential`);
+        return undefined;
       }
-      const inserted = (await m.query(
-        `INSERT INTO calls (session_id, call_id, tenant_id, tool, status, request, cause_id, traceparent, queued_ms)
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING call_id`,
-        [d.sessionId, d.callId, d.tenantId, tool.name, JSON.stringify(d), e.id, e.traceparent ?? null, now],
-      )) as unknown[];
+      // Queue the call and take the tool's row lock in one statement.
+      const [locked] = (await m.query(
+        `WITH ins AS (INSERT INTO calls (session_id, call_id, tenant_id, tool, status, request, cause_id, traceparent, queued_ms)
+                      VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING call_id)
+         SELECT (SELECT count(*) FROM ins)::int AS inserted, ${LOCK_COLUMNS} FROM tools WHERE tool = $4 FOR UPDATE`,
+        [d.sessionId, d.callId, d.tenantId, tool.name, JSON.stringify(d), e.id, e.traceparent ?? null, Number(pre.now_ms)],
+      )) as Array<ToolRow & { inserted: number }>;
       // The same call requested again under a new event id: the first request stands.
-      if (inserted.length === 0) return undefined;
-      const r = await this.pumpLocked(m, tool, out);
+      if (!locked || locked.inserted === 0) return undefined;
+      const r = await this.pumpLocked(m, tool, out, locked);
       if (r.stillQueued.has(key(d.sessionId, d.callId))) {
         out.push(
           makeEvent(
@@ -139,14 +147,17 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
   async onOutcome(e: ToolCallSucceeded | ToolCallFailed): Promise<void> {
     const d = e.data;
     const wake = await this.tx(async (m, out) => {
-      if (!(await markProcessed(m, e.id, e.type))) return undefined;
-      const now = await nowMs(m);
-      const rows = (await m.query(
-        `UPDATE calls SET status = 'done', done_ms = $3 WHERE session_id = $1 AND call_id = $2 AND status IN ('admitted', 'queued') RETURNING tool`,
-        [d.sessionId, d.callId, now],
+      // Dedupe and free the slot in one statement (a redelivered outcome frees nothing).
+      const [freed] = (await m.query(
+        `WITH p AS (INSERT INTO processed_events (event_id, event_type, handled_at) VALUES ($1, $2, now())
+                    ON CONFLICT (event_id) DO NOTHING RETURNING 1)
+         UPDATE calls SET status = 'done', done_ms = ${NOW_MS}
+         WHERE session_id = $3 AND call_id = $4 AND status IN ('admitted', 'queued') AND EXISTS (SELECT 1 FROM p)
+         RETURNING tool`,
+        [e.id, e.type, d.sessionId, d.callId],
       )) as [Array<{ tool: string }>, number];
-      const tool = this.registry.get(rows[0]?.[0]?.tool ?? d.tool);
-      if (!tool || rows[1] === 0) return undefined;
+      const tool = freed.length === 1 ? this.registry.get(freed[0]!.tool) : undefined;
+      if (!tool) return undefined;
       const r = await this.pumpLocked(m, tool, out);
       return r.wakeMs === undefined ? undefined : { tool: tool.name, ms: r.wakeMs };
     });
@@ -170,8 +181,11 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
     if (!tool) return;
     await this.tx(async (m, out) => {
       if (!(await markProcessed(m, e.id, e.type))) return;
-      await ensureTool(m, tool, await nowMs(m));
-      await m.query(`UPDATE tools SET circuit = $2 WHERE tool = $1`, [tool.name, e.data.state]);
+      await m.query(
+        `INSERT INTO tools (tool, tokens, updated_ms, circuit) VALUES ($1, $3, ${NOW_MS}, $2)
+         ON CONFLICT (tool) DO UPDATE SET circuit = EXCLUDED.circuit`,
+        [tool.name, e.data.state, tool.rateLimit.burst],
+      );
       // Open: queued calls of the tool are rejected now, not when they would have run.
       await this.pumpLocked(m, tool, out);
     });
@@ -192,25 +206,30 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
 
   /**
    * Plans and applies admissions for one tool under its row lock (every instance serialises
-   * here, so the buckets and the concurrency count are global).
+   * here, so the buckets and the concurrency count are global). `locked` is the tool's row
+   * when the caller already holds its lock. Three statements at most: lock, read the queue
+   * with what planning needs, write the plan back.
    */
   private async pumpLocked(
     m: EntityManager,
     tool: ToolDefinition,
     out: Out,
+    locked?: ToolRow,
   ): Promise<{ stillQueued: Set<string>; reason?: string; retryAfterMs?: number; wakeMs?: number }> {
-    const [row] = (await m.query(
-      `SELECT tokens, updated_ms, last_tenant, circuit, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms
-       FROM tools WHERE tool = $1 FOR UPDATE`,
-      [tool.name],
-    )) as Array<{ tokens: number; updated_ms: number; last_tenant: string | null; circuit: string; now_ms: number }>;
+    const row =
+      locked ?? ((await m.query(`SELECT ${LOCK_COLUMNS} FROM tools WHERE tool = $1 FOR UPDATE`, [tool.name])) as ToolRow[])[0];
     if (!row) return { stillQueued: new Set() };
-    const now = row.now_ms;
-    const queued = ((await m.query(
-      `SELECT session_id, call_id, tenant_id, request, cause_id, traceparent, queued_ms FROM calls
-       WHERE tool = $1 AND status = 'queued' ORDER BY queued_ms, session_id, call_id LIMIT ${PUMP_BATCH}`,
+    const now = Number(row.now_ms);
+    const rows = (await m.query(
+      `SELECT c.session_id, c.call_id, c.tenant_id, c.request, c.cause_id, c.traceparent, c.queued_ms,
+              b.tokens AS bucket_tokens, b.updated_ms AS bucket_updated_ms,
+              (SELECT count(*)::int FROM calls WHERE tool = $1 AND status = 'admitted') AS in_flight
+       FROM calls c LEFT JOIN tenant_buckets b ON b.tool = c.tool AND b.tenant_id = c.tenant_id
+       WHERE c.tool = $1 AND c.status = 'queued' ORDER BY c.queued_ms, c.session_id, c.call_id LIMIT ${PUMP_BATCH}`,
       [tool.name],
-    )) as Array<Record<string, unknown>>).map(
+    )) as Array<Record<string, unknown>>;
+    if (rows.length === 0) return { stillQueued: new Set() };
+    const queued = rows.map(
       (r): QueuedRow => ({
         sessionId: r.session_id as string,
         callId: r.call_id as string,
@@ -221,7 +240,10 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
         queuedMs: Number(r.queued_ms),
       }),
     );
-    if (queued.length === 0) return { stillQueued: new Set() };
+    const buckets = new Map<string, Bucket>();
+    for (const r of rows) {
+      if (r.bucket_tokens !== null) buckets.set(r.tenant_id as string, { tokens: Number(r.bucket_tokens), updatedMs: Number(r.bucket_updated_ms) });
+    }
 
     const finished: QueuedRow[] = [];
     const live: QueuedRow[] = [];
@@ -234,81 +256,49 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
         finished.push(q);
       } else live.push(q);
     }
-    if (finished.length > 0) {
-      await m.query(
-        `UPDATE calls SET status = 'rejected', done_ms = $3 FROM unnest($1::text[], $2::text[]) AS u(s, c)
-         WHERE calls.session_id = u.s AND calls.call_id = u.c`,
-        [finished.map((q) => q.sessionId), finished.map((q) => q.callId), now],
-      );
+    if (live.length === 0) {
+      await applyPlan(m, tool.name, now, { finished });
+      return { stillQueued: new Set() };
     }
-    if (live.length === 0) return { stillQueued: new Set() };
 
-    const [{ n }] = (await m.query(`SELECT count(*)::int AS n FROM calls WHERE tool = $1 AND status = 'admitted'`, [tool.name])) as [{ n: number }];
-    const tenantIds = [...new Set(live.map((q) => q.tenantId))];
-    const tb = (await m.query(`SELECT tenant_id, tokens, updated_ms FROM tenant_buckets WHERE tool = $1 AND tenant_id = ANY($2)`, [
-      tool.name,
-      tenantIds,
-    ])) as Array<{ tenant_id: string; tokens: number; updated_ms: number }>;
     const toolLimit: BucketLimit = { rps: tool.rateLimit.rps, burst: tool.rateLimit.burst };
     const tenantLimit: BucketLimit = tool.rateLimit.perTenant ?? toolLimit;
     const plan = planAdmissions({
       queued: live,
-      inFlight: n,
+      inFlight: Number(rows[0]!.in_flight),
       maxConcurrent: tool.rateLimit.maxConcurrent,
       tool: { tokens: Number(row.tokens), updatedMs: Number(row.updated_ms) },
       toolLimit,
-      tenants: new Map(tb.map((b): [string, Bucket] => [b.tenant_id, { tokens: Number(b.tokens), updatedMs: Number(b.updated_ms) }])),
+      tenants: buckets,
       tenantLimit,
       lastTenant: row.last_tenant,
       nowMs: now,
     });
-
-    await m.query(`UPDATE tools SET tokens = $2, updated_ms = $3, last_tenant = $4 WHERE tool = $1`, [
-      tool.name,
-      plan.tool.tokens,
-      plan.tool.updatedMs,
-      plan.lastTenant,
-    ]);
-    if (plan.tenants.size > 0) {
-      const ts = [...plan.tenants];
-      await m.query(
-        `INSERT INTO tenant_buckets (tool, tenant_id, tokens, updated_ms)
-         SELECT $1, t, k, u FROM unnest($2::text[], $3::float8[], $4::float8[]) AS x(t, k, u)
-         ON CONFLICT (tool, tenant_id) DO UPDATE SET tokens = EXCLUDED.tokens, updated_ms = EXCLUDED.updated_ms`,
-        [tool.name, ts.map(([t]) => t), ts.map(([, b]) => b.tokens), ts.map(([, b]) => b.updatedMs)],
+    await applyPlan(m, tool.name, now, { finished, plan });
+    for (const q of plan.admit) {
+      const r = q.request;
+      out.push(
+        makeEvent(
+          'agentplane.tool.call.admitted',
+          {
+            tenantId: r.tenantId,
+            sessionId: r.sessionId,
+            step: r.step,
+            callId: r.callId,
+            tool: r.tool,
+            args: r.args,
+            idempotencyKey: r.idempotencyKey,
+            essential: r.essential,
+            queuedMs: Math.max(0, Math.round((now - q.queuedMs) * 1000) / 1000),
+          },
+          {
+            source: SOURCE,
+            id: deterministicEventId(SOURCE, 'admitted', r.sessionId, r.callId),
+            causationid: q.causeId,
+            ...(q.traceparent ? { traceparent: q.traceparent } : {}),
+          },
+        ),
       );
-    }
-    if (plan.admit.length > 0) {
-      await m.query(
-        `UPDATE calls SET status = 'admitted', admitted_ms = $3 FROM unnest($1::text[], $2::text[]) AS u(s, c)
-         WHERE calls.session_id = u.s AND calls.call_id = u.c`,
-        [plan.admit.map((q) => q.sessionId), plan.admit.map((q) => q.callId), now],
-      );
-      for (const q of plan.admit) {
-        const r = q.request;
-        out.push(
-          makeEvent(
-            'agentplane.tool.call.admitted',
-            {
-              tenantId: r.tenantId,
-              sessionId: r.sessionId,
-              step: r.step,
-              callId: r.callId,
-              tool: r.tool,
-              args: r.args,
-              idempotencyKey: r.idempotencyKey,
-              essential: r.essential,
-              queuedMs: Math.max(0, Math.round((now - q.queuedMs) * 1000) / 1000),
-            },
-            {
-              source: SOURCE,
-              id: deterministicEventId(SOURCE, 'admitted', r.sessionId, r.callId),
-              causationid: q.causeId,
-              ...(q.traceparent ? { traceparent: q.traceparent } : {}),
-            },
-          ),
-        );
-      }
     }
     const admitted = new Set(plan.admit.map((q) => key(q.sessionId, q.callId)));
     const stillQueued = new Set(live.filter((q) => !admitted.has(key(q.sessionId, q.callId))).map((q) => key(q.sessionId, q.callId)));
@@ -376,16 +366,58 @@ function key(sessionId: string, callId: string): string {
   return `${sessionId}\u0000${callId}`;
 }
 
-async function nowMs(m: EntityManager): Promise<number> {
-  const [r] = (await m.query(`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`)) as [{ now_ms: number }];
-  return Number(r.now_ms);
+/** The database clock in ms since the epoch: one clock for every instance. */
+const NOW_MS = `(extract(epoch FROM clock_timestamp()) * 1000)::float8`;
+/** What planning needs of a tool's row, read under its lock (with the clock at that moment). */
+const LOCK_COLUMNS = `tokens, updated_ms, last_tenant, circuit, ${NOW_MS} AS now_ms`;
+
+interface ToolRow {
+  tokens: number;
+  updated_ms: number;
+  last_tenant: string | null;
+  circuit: string;
+  now_ms: number;
 }
 
-/** A tool seen for the first time starts with a full bucket. */
-async function ensureTool(m: EntityManager, tool: ToolDefinition, now: number): Promise<void> {
-  await m.query(`INSERT INTO tools (tool, tokens, updated_ms) VALUES ($1, $2, $3) ON CONFLICT (tool) DO NOTHING`, [
-    tool.name,
-    tool.rateLimit.burst,
-    now,
-  ]);
+/**
+ * Writes one pump's result in a single statement: calls rejected or admitted, the tool's
+ * bucket and round-robin pointer, the tenants' buckets.
+ */
+async function applyPlan(
+  m: EntityManager,
+  tool: string,
+  now: number,
+  r: { finished: readonly QueuedRow[]; plan?: { admit: readonly QueuedRow[]; tool: Bucket; tenants: ReadonlyMap<string, Bucket>; lastTenant: string | null } },
+): Promise<void> {
+  const ids = (qs: readonly QueuedRow[]) => [qs.map((q) => q.sessionId), qs.map((q) => q.callId)];
+  const [rs, rc] = ids(r.finished);
+  const p = r.plan;
+  const [as, ac] = ids(p?.admit ?? []);
+  const ts = [...(p?.tenants ?? new Map<string, Bucket>())];
+  await m.query(
+    `WITH rejected AS (UPDATE calls SET status = 'rejected', done_ms = $2 FROM unnest($3::text[], $4::text[]) AS u(s, c)
+                       WHERE calls.session_id = u.s AND calls.call_id = u.c RETURNING 1),
+          admitted AS (UPDATE calls SET status = 'admitted', admitted_ms = $2 FROM unnest($5::text[], $6::text[]) AS u(s, c)
+                       WHERE calls.session_id = u.s AND calls.call_id = u.c RETURNING 1),
+          bucket AS (UPDATE tools SET tokens = $7, updated_ms = $8, last_tenant = $9 WHERE tool = $1 AND $10 RETURNING 1),
+          tenants AS (INSERT INTO tenant_buckets (tool, tenant_id, tokens, updated_ms)
+                      SELECT $1, t, k, u FROM unnest($11::text[], $12::float8[], $13::float8[]) AS x(t, k, u)
+                      ON CONFLICT (tool, tenant_id) DO UPDATE SET tokens = EXCLUDED.tokens, updated_ms = EXCLUDED.updated_ms RETURNING 1)
+     SELECT (SELECT count(*) FROM rejected) + (SELECT count(*) FROM admitted) + (SELECT count(*) FROM bucket) + (SELECT count(*) FROM tenants) AS n`,
+    [
+      tool,
+      now,
+      rs,
+      rc,
+      as,
+      ac,
+      p?.tool.tokens ?? 0,
+      p?.tool.updatedMs ?? 0,
+      p?.lastTenant ?? null,
+      p !== undefined,
+      ts.map(([t]) => t),
+      ts.map(([, b]) => b.tokens),
+      ts.map(([, b]) => b.updatedMs),
+    ],
+  );
 }
