@@ -1,6 +1,9 @@
 // Integration: the topics `infra up` creates on the real broker, and `infra status`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -38,4 +41,25 @@ test('infra up is idempotent: a second run creates no topic', async () => {
   const r = JSON.parse(stdout);
   assert.deepEqual(r.createdTopics, []);
   assert.equal(r.startedKafka, false);
+});
+
+test('a taken Kafka port is named at once, with the variable that changes it', async () => {
+  // A fresh home (no broker of ours runs there) and a port something else holds.
+  const home = await mkdtemp(path.join(tmpdir(), 'agentplane-port-'));
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const port = (holder.address() as net.AddressInfo).port;
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, AGENTPLANE_HOME: home, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1) };
+    delete env.KAFKA_BROKERS;
+    const r = await promisify(execFile)(process.execPath, [CLI, 'infra', 'up'], { env }).then(
+      () => assert.fail('infra up succeeded on a taken port'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`Port ${port} .*already in use.*KAFKA_PORT`));
+  } finally {
+    holder.close();
+    await rm(home, { recursive: true, force: true });
+  }
 });

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { InfraEnv, readInfraEnv, removeInfraEnv, writeInfraEnv } from './env-file';
 import { InfraError } from './errors';
 import { createAcls, describeTopics, ensureTopics, isKafkaReachable } from './kafka-admin';
-import { ensureKafkaLibs, kafkaBrokers, kafkaLibsPresent, kafkaPid, kafkaStatus, startKafka, stopKafka } from './kafka';
+import { checkKafkaPorts, ensureKafkaLibs, kafkaBrokers, kafkaLibsPresent, kafkaPid, kafkaStatus, startKafka, stopKafka } from './kafka';
 import { InfraLayout } from './layout';
 import { hasLocalPostgres, isPostgresReachable, localPostgresUrl, startLocalPostgres, stopLocalPostgres } from './postgres';
 import { Progress, silentProgress } from './progress';
@@ -73,6 +73,7 @@ export async function infraUp(o: InfraOptions): Promise<InfraUpResult> {
       log(`Kafka already answers at ${brokers} (not started by agentplane); using it.`);
       kafka = { managed: false, port: o.kafkaPort };
     } else {
+      if (!ours) await checkKafkaPorts({ port: o.kafkaPort, controllerPort: o.kafkaControllerPort });
       if (!kafkaLibsPresent(o.layout)) {
         await progress('Fetching Kafka from Maven Central (first run only)', () => ensureKafkaLibs(o.layout));
         log(`Kafka jars in ${o.layout.kafkaLibs}`);
@@ -114,6 +115,7 @@ async function secureInfraUp(o: InfraOptions): Promise<InfraUpResult> {
     throw new InfraError(`Another Kafka already answers at ${brokers}; pick a free port for the secure broker (--port).`);
   }
   // Written before the first start: the storage is formatted with exactly these.
+  if (!kafkaPid(layout)) await checkKafkaPorts({ port: o.kafkaPort, controllerPort: o.kafkaControllerPort });
   writeSecureEnv(credsFile, creds, brokers);
   if (!kafkaLibsPresent(layout)) await progress('Fetching Kafka from Maven Central (first run only)', () => ensureKafkaLibs(layout));
   const r = await progress(`Starting Kafka with SASL/SCRAM and ACLs on ${brokers}`, () =>

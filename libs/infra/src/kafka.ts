@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { DOCKER_ALTERNATIVE, InfraError } from './errors';
 import { describeCluster } from './kafka-admin';
@@ -204,6 +205,7 @@ export async function startKafka(layout: InfraLayout, opts: KafkaOptions): Promi
     return { pid: existing, started: false };
   }
   await checkJavaAndMaven(false);
+  await checkKafkaPorts(opts);
   writeConfig(layout, opts);
   await formatKafkaStorage(layout, opts);
   const stdoutFile = path.join(layout.kafkaLogs, 'stdout.log');
@@ -219,6 +221,27 @@ export async function startKafka(layout: InfraLayout, opts: KafkaOptions): Promi
   fs.writeFileSync(layout.kafkaPidFile, `${child.pid}\n`);
   await waitKafkaReady(layout, brokers, child.pid, opts.readyTimeoutMs ?? 60_000, opts.secure?.admin);
   return { pid: child.pid, started: true };
+}
+
+/**
+ * A taken port makes the broker die only after its start-up; say which port at once (and
+ * before fetching the jars), with the variable that changes it.
+ */
+export async function checkKafkaPorts(opts: Pick<KafkaOptions, 'host' | 'port' | 'controllerPort'>): Promise<void> {
+  const host = opts.host ?? '127.0.0.1';
+  for (const [port, env] of [[opts.port, 'KAFKA_PORT'], [opts.controllerPort, 'KAFKA_CONTROLLER_PORT']] as const) {
+    if (!(await portFree(host, port))) {
+      throw new InfraError(`Port ${port} on ${host} is already in use (another Kafka or program); choose another with ${env}=<port>.`);
+    }
+  }
+}
+
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
 }
 
 async function waitKafkaReady(layout: InfraLayout, brokers: string[], pid: number, timeoutMs: number, sasl?: SaslCredentials): Promise<void> {
