@@ -17,6 +17,8 @@ const FULL = process.env.BENCH_FULL === '1';
 const WORKLOADS = [
   ['w1-hop', [], []],
   ['w2-session', ['--sessions', '200', '--seconds', '15', '--concurrency', '200'], ['--sessions', '1000', '--seconds', '60', '--concurrency', '200']],
+  // The same session on Restate (its server from node_modules, started by the bench itself; no broker).
+  ['w-restate', ['--sessions', '200', '--seconds', '15', '--concurrency', '200'], ['--sessions', '1000', '--seconds', '60', '--concurrency', '200']],
   ['w5-replay', [], ['--events', '1000000']],
   ['w6-rebuild', [], ['--events', '1000000']],
   ['w-batching', [], []],
