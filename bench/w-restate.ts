@@ -14,7 +14,7 @@
 //        [--warmup 20] [--concurrency 200] [--seconds 15] [--ramp 3] [--shape fanout|sequential] [--out FILE]
 // Needs neither Kafka nor Postgres.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createH2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -53,9 +53,24 @@ function stats(ms: number[]): Record<string, number> {
   return { count: s.length, p50Ms: r(pct(s, 50)), p90Ms: r(pct(s, 90)), p99Ms: r(pct(s, 99)), maxMs: r(s[s.length - 1] ?? NaN) };
 }
 
-/** The binary ships in the optional dependency for this platform, under bin/restate-server. */
+/** Pinned so every run measures the same server. */
+const RESTATE_SERVER_VERSION = '1.7.12';
+
+/**
+ * The binary ships in the npm package for this platform, under bin/restate-server. It is about
+ * 225 MB, so it is not a project dependency: the first run installs it into .tools/restate.
+ */
 function restateBinary(): string {
-  return require.resolve(`@restatedev/restate-server-${platform()}-${arch()}/bin/restate-server`);
+  const pkg = `@restatedev/restate-server-${platform()}-${arch()}`;
+  const prefix = join(__dirname, '..', '..', '.tools', 'restate');
+  const bin = join(prefix, 'node_modules', pkg, 'bin', 'restate-server');
+  if (!existsSync(bin)) {
+    process.stderr.write(`installing ${pkg}@${RESTATE_SERVER_VERSION} into ${prefix} (first run only) ...\n`);
+    mkdirSync(prefix, { recursive: true });
+    const r = spawnSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', '--loglevel=error', `${pkg}@${RESTATE_SERVER_VERSION}`], { stdio: 'inherit' });
+    if (r.status !== 0 || !existsSync(bin)) throw new Error(`could not install ${pkg}@${RESTATE_SERVER_VERSION} from npm`);
+  }
+  return bin;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
