@@ -26,6 +26,8 @@ const WORKLOADS = [
   ['w3-load', ['--concurrency', '100', '--seconds', '20'], ['--concurrency', '500', '--seconds', '60']],
   // The seed's claims: direct-call vs agentplane, the seed's latency budgets.
   ['w-seed-claims', ['--concurrency', '100', '--seconds', '20'], ['--concurrency', '500', '--seconds', '60']],
+  // W7: kill -9 and restart of each service under steady W3-like load.
+  ['w7-recovery', ['--concurrency', '100'], ['--concurrency', '500', '--steady', '30']],
 ];
 
 function main() {
