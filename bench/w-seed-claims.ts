@@ -113,6 +113,7 @@ interface ModeResult {
   mode: string;
   sessions: number;
   failed: number;
+  failureReasons?: string[];
   sessionsPerSec: number;
   latency: ReturnType<typeof summary>;
   shareUnder1500MsPct: number;
@@ -153,6 +154,7 @@ async function measure(mode: string, fakes: Fakes, one: () => Promise<SessionRes
     mode,
     sessions: ok.length,
     failed: win.length - ok.length,
+    ...(win.length > ok.length ? { failureReasons: [...new Set(win.filter((r) => !r.ok).map((r) => r.error ?? '?'))].slice(0, 5) } : {}),
     sessionsPerSec: r2(ok.length / secs),
     latency: summary(ok.map((r) => r.ms)),
     shareUnder1500MsPct: r1((ok.filter((r) => r.ms < ANSWER_BUDGET_MS).length / Math.max(1, ok.length)) * 100),

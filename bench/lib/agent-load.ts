@@ -326,7 +326,7 @@ export async function until(t: number): Promise<void> {
 /** Per time bucket: sessions ended, sessions/s, p50/p99 of those sessions. */
 export function series(results: readonly Completed[], from: number, to: number, bucketS: number): Array<Record<string, number>> {
   const out: Array<Record<string, number>> = [];
-  for (let t = from; t < to - 1; t += bucketS * 1000) {
+  for (let t = from; to - t >= bucketS * 500; t += bucketS * 1000) {
     const end = Math.min(to, t + bucketS * 1000);
     const b = endedIn(results, t, end).filter((r) => r.ok);
     const s = b.map((r) => r.ms).sort((a, c) => a - c);
