@@ -3,7 +3,7 @@
 // started. Runs under Node 24 (scripts/with-node24.sh).
 //   npm run bench                 all workloads, short modes
 //   npm run bench -- w1 w2        only workloads whose file name contains a word
-//   BENCH_FULL=1 npm run bench    full sizes (1M events for W5/W6, longer W4)
+//   BENCH_FULL=1 npm run bench    full sizes (1M events for W5/W6, longer W4, 500 sessions for W3)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -23,6 +23,13 @@ const WORKLOADS = [
   ['w6-rebuild', [], ['--events', '1000000']],
   ['w-batching', [], []],
   ['w3-scale', ['--seconds', '15'], ['--seconds', '60']],
+  // W3 as specified: 1.0 s model, 0.5 s tools; 100 sessions for 20 s in CI, 500 for 60 s in full
+  // (`node dist/bench/w3-load.js --concurrency 500 --soak` is the 15-minute soak, run by hand).
+  ['w3-load', ['--concurrency', '100', '--seconds', '20', '--out', 'bench/results/w3-load-short.json'], ['--concurrency', '500', '--seconds', '60', '--warmup', '60']],
+  // The seed's claims: direct-call vs agentplane, the seed's latency budgets.
+  ['w-seed-claims', ['--concurrency', '100', '--seconds', '20', '--out', 'bench/results/w-seed-claims-short.json'], ['--concurrency', '500', '--seconds', '60', '--warmup', '60']],
+  // W7: kill -9 and restart of each service under steady W3-like load.
+  ['w7-recovery', ['--concurrency', '100'], ['--concurrency', '500', '--warmup', '60', '--steady', '30']],
 ];
 
 function main() {
