@@ -12,6 +12,23 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'apps', 'cli', 'src', 'main.js');
 const FULL = process.env.BENCH_FULL === '1';
+const SMOKE = !FULL && process.env.BENCH_SMOKE === '1';
+const SMOKE_DIR = path.join('bench', 'results', 'smoke');
+const out = (name) => ['--out', path.join(SMOKE_DIR, `${name}.json`)];
+
+// Smoke arguments: enough work for each workload to run every phase once; figures mean nothing.
+const SMOKE_ARGS = {
+  'w1-hop': ['--messages', '300', '--rates', '500', '--warmup', '50'],
+  'w2-session': ['--sessions', '20', '--warmup', '5', '--seconds', '3', '--concurrency', '20'],
+  'w-restate': ['--sessions', '20', '--warmup', '5', '--seconds', '3', '--ramp', '1', '--concurrency', '20'],
+  'w5-replay': ['--events', '4000', '--runs', '1', '--timelines', '50'],
+  'w6-rebuild': ['--events', '4000'],
+  'w-batching': ['--sessions', '8', '--steps', '2', '--sizes', '4'],
+  'w3-scale': ['--instances', '1', '--seconds', '3', '--warmup', '1', '--concurrency', '8'],
+  'w3-load': ['--concurrency', '10', '--seconds', '4', '--warmup', '2', '--planner-latency', '100', '--tool-latency', '50'],
+  'w-seed-claims': ['--concurrency', '10', '--seconds', '4', '--warmup', '2'],
+  'w7-recovery': ['--concurrency', '10', '--warmup', '3', '--steady', '3', '--hold', '3', '--services', 'planner', '--max-wait', '30', '--planner-latency', '100', '--tool-latency', '50', '--session-timeout-ms', '6000'],
+};
 
 // name → arguments (short mode first: what CI and a quick look use; full mode for BENCHMARKS.md)
 const WORKLOADS = [
@@ -47,8 +64,10 @@ function main() {
   let failed = 0;
   try {
     for (const [name, shortArgs, fullArgs] of chosen) {
-      process.stdout.write(`\n=== ${name} ${FULL ? '(full)' : '(short)'} ===\n`);
-      const r = spawnSync(process.execPath, ['--enable-source-maps', path.join(ROOT, 'dist', 'bench', `${name}.js`), ...(FULL ? fullArgs : shortArgs)], {
+      process.stdout.write(`\n=== ${name} ${FULL ? '(full)' : SMOKE ? '(smoke)' : '(short)'} ===\n`);
+      const args = FULL ? fullArgs : SMOKE ? [...(SMOKE_ARGS[name] ?? shortArgs), ...out(name)] : shortArgs;
+      if (SMOKE) fs.mkdirSync(path.join(ROOT, SMOKE_DIR), { recursive: true });
+      const r = spawnSync(process.execPath, ['--enable-source-maps', path.join(ROOT, 'dist', 'bench', `${name}.js`), ...args], {
         cwd: ROOT,
         stdio: 'inherit',
         env: { ...process.env, KAFKA_BROKERS: env.KAFKA_BROKERS, DATABASE_URL: env.DATABASE_URL },
