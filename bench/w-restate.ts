@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import * as restate from '@restatedev/restate-sdk';
 import { Agent, request } from 'undici';
 import { freePort, waitFor } from '../test/platform/helpers';
+import { latencyStats } from './lib/agent-load';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,15 +44,6 @@ if (SHAPE !== 'fanout' && SHAPE !== 'sequential') throw new Error(`--shape must 
 const SERVICE = 'AgentSession';
 const HANDLER = 'run';
 
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-function stats(ms: number[]): Record<string, number> {
-  const s = [...ms].sort((a, b) => a - b);
-  const r = (v: number) => Math.round(v * 100) / 100;
-  return { count: s.length, p50Ms: r(pct(s, 50)), p90Ms: r(pct(s, 90)), p99Ms: r(pct(s, 99)), maxMs: r(s[s.length - 1] ?? NaN) };
-}
 
 /** Pinned so every run measures the same server. */
 const RESTATE_SERVER_VERSION = '1.7.12';
@@ -325,7 +317,7 @@ async function main(): Promise<void> {
     if (MODE === 'sequential' || MODE === 'both') {
       const lat: number[] = [];
       for (let i = 0; i < SESSIONS; i++) lat.push(await one());
-      result.sequential = stats(lat);
+      result.sequential = latencyStats(lat);
       console.table({ 'Restate sequential (ms)': result.sequential });
     }
     if (MODE === 'saturate' || MODE === 'both') {
@@ -358,13 +350,13 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         sessions: inWindow,
         sessionsPerSec: r1(inWindow / secs),
-        latency: stats(done.filter((d) => d.start >= from).map((d) => d.end - d.start)),
+        latency: latencyStats(done.filter((d) => d.start >= from).map((d) => d.end - d.start)),
         wholeRun: {
           seconds: r1((last - t0) / 1000),
           sessions: done.length,
           sessionsPerSec: r1(done.length / ((last - t0) / 1000)),
           toolCallsPerSession: Math.round(((tool.calls() - calls0) / done.length) * 100) / 100,
-          latency: stats(done.map((d) => d.end - d.start)),
+          latency: latencyStats(done.map((d) => d.end - d.start)),
         },
         // Cores busy on average over the whole run: this process (load generator, SDK endpoint and
         // tool together) and the Restate server.

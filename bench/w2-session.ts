@@ -14,6 +14,7 @@ import { decode, makeEvent, uuidv7 } from '@agentplane/contracts';
 import { createKafka, EventProducer } from '@agentplane/messaging';
 import { startToolServer } from '../test/fixtures/tool-server';
 import { startStack } from '../test/support/stack';
+import { latencyStats } from './lib/agent-load';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,15 +39,6 @@ const WORKFLOW = {
   ],
 };
 
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-function stats(ms: number[]): Record<string, number> {
-  const s = [...ms].sort((a, b) => a - b);
-  const r = (v: number) => Math.round(v * 100) / 100;
-  return { count: s.length, p50Ms: r(pct(s, 50)), p90Ms: r(pct(s, 90)), p99Ms: r(pct(s, 99)), maxMs: r(s[s.length - 1] ?? NaN) };
-}
 
 async function main(): Promise<void> {
   const tools = await startToolServer({ port: 0 });
@@ -98,7 +90,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < WARMUP; i++) await one();
       const lat: number[] = [];
       for (let i = 0; i < SESSIONS; i++) lat.push(await one());
-      result.w2 = stats(lat);
+      result.w2 = latencyStats(lat);
       console.table({ 'W2 sequential (ms)': result.w2 });
     }
     if (MODE === 'saturate' || MODE === 'both') {
@@ -118,7 +110,7 @@ async function main(): Promise<void> {
         sessionsPerSec: Math.round((lat.length / secs) * 10) / 10,
         hopsPerSec: Math.round(((lat.length * HOPS_PER_SESSION) / secs) * 10) / 10,
         eventsPerSec: Math.round(((events - e0) / secs) * 10) / 10,
-        latency: stats(lat),
+        latency: latencyStats(lat),
       };
       console.table({ 'W4 saturation': { ...(result.w4 as Record<string, unknown>), latency: undefined } });
       console.table({ 'W4 latency (ms)': (result.w4 as { latency: Record<string, number> }).latency });

@@ -39,6 +39,12 @@ export function pct(sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** count, p50/p90/p99 and max of latencies in ms (2 decimals), the shape W2 and the Restate reference print. */
+export function latencyStats(ms: readonly number[]): Record<string, number> {
+  const s = [...ms].sort((a, b) => a - b);
+  return { count: s.length, p50Ms: r2(pct(s, 50)), p90Ms: r2(pct(s, 90)), p99Ms: r2(pct(s, 99)), maxMs: r2(s[s.length - 1] ?? NaN) };
+}
+
 export const r1 = (v: number) => Math.round(v * 10) / 10;
 export const r2 = (v: number) => Math.round(v * 100) / 100;
 
