@@ -96,3 +96,19 @@ async function checkDedupe(ds: DataSource): Promise<void> {
   );
   assert.equal(await markProcessed(ds.manager, other, 't'), true);
 }
+
+test('DB_SYNCHRONOUS_COMMIT reaches every connection of the service (default on)', async () => {
+  for (const value of [undefined, 'off'] as const) {
+    const schema = `m_sync_${run}_${value ?? 'default'}`;
+    schemas.push(schema);
+    const config = loadConfig('planner', { DATABASE_URL, DB_SCHEMA: schema, ...(value ? { DB_SYNCHRONOUS_COMMIT: value } : {}) });
+    const ds = createDataSource(config, { migrations: migrationsOf('planner') });
+    await ds.initialize();
+    try {
+      const [row] = (await ds.query('SHOW synchronous_commit')) as Array<{ synchronous_commit: string }>;
+      assert.equal(row!.synchronous_commit, value ?? 'on');
+    } finally {
+      await ds.destroy();
+    }
+  }
+});

@@ -13,6 +13,7 @@ test('defaults for every service', () => {
     assert.equal(c.topicPrefix, 'agentplane');
     assert.equal(c.databaseUrl, 'postgres://postgres@127.0.0.1:5432/postgres');
     assert.equal(c.dbSchema, svc.replace(/-/g, '_'));
+    assert.equal(c.dbSynchronousCommit, 'on');
     assert.equal(c.configDir, 'config/');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.otlpEndpoint, undefined);
@@ -34,6 +35,7 @@ test('environment overrides', () => {
     AGENTPLANE_TOPIC_PREFIX: 'test.x',
     DATABASE_URL: 'postgresql://u:pw@db:5432/app',
     DB_SCHEMA: 't_123',
+    DB_SYNCHRONOUS_COMMIT: 'off',
     AGENTPLANE_CONFIG: '/etc/agentplane',
     LOG_LEVEL: 'DEBUG',
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318',
@@ -43,6 +45,7 @@ test('environment overrides', () => {
   assert.deepEqual(c.kafka.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p w' });
   assert.equal(c.topicPrefix, 'test.x');
   assert.equal(c.dbSchema, 't_123');
+  assert.equal(c.dbSynchronousCommit, 'off');
   assert.equal(c.configDir, '/etc/agentplane');
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.otlpEndpoint, 'http://otel:4318');
@@ -67,6 +70,7 @@ test('every bad variable is reported in one error', () => {
         KAFKA_SASL_MECHANISM: 'gssapi',
         DATABASE_URL: 'mysql://x@y/z',
         DB_SCHEMA: 'Bad-Schema',
+        DB_SYNCHRONOUS_COMMIT: 'sometimes',
         LOG_LEVEL: 'loud',
         OTEL_EXPORTER_OTLP_ENDPOINT: 'nope',
         SHUTDOWN_TIMEOUT_MS: '5',
@@ -86,6 +90,7 @@ test('every bad variable is reported in one error', () => {
     'KAFKA_SASL_PASSWORD',
     'DATABASE_URL',
     'DB_SCHEMA',
+    'DB_SYNCHRONOUS_COMMIT',
     'LOG_LEVEL',
     'OTEL_EXPORTER_OTLP_ENDPOINT',
     'SHUTDOWN_TIMEOUT_MS',

@@ -49,6 +49,12 @@ export interface ServiceConfig {
   readonly databaseUrl: string;
   /** Postgres schema this service owns; all its tables and its migrations table live there. */
   readonly dbSchema: string;
+  /**
+   * Postgres `synchronous_commit` for this service's connections. `on` (default): a commit
+   * waits for its WAL flush. `off`: it does not (faster on disks with slow fsync), and a
+   * Postgres or OS crash may forget the last commits (docs/operations.md says what that means).
+   */
+  readonly dbSynchronousCommit: 'on' | 'off';
   readonly configDir: string;
   readonly logLevel: LogLevel;
   readonly otlpEndpoint?: string;
@@ -143,6 +149,10 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Servic
     problems.push(`DATABASE_URL: not a valid URL (${redactUrl(databaseUrl)})`);
   }
 
+  const dbSynchronousCommit = str('DB_SYNCHRONOUS_COMMIT') ?? 'on';
+  if (dbSynchronousCommit !== 'on' && dbSynchronousCommit !== 'off') {
+    problems.push(`DB_SYNCHRONOUS_COMMIT: expected on or off, got "${dbSynchronousCommit}"`);
+  }
   const dbSchema = str('DB_SCHEMA') ?? defaultSchemaFor(service);
   if (!SCHEMA_RE.test(dbSchema)) {
     problems.push(`DB_SCHEMA: lower-case letters, digits and '_' (max 63, not starting with a digit), got "${dbSchema}"`);
@@ -184,6 +194,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Servic
     topicPrefix,
     databaseUrl,
     dbSchema,
+    dbSynchronousCommit: dbSynchronousCommit as 'on' | 'off',
     configDir: str('AGENTPLANE_CONFIG') ?? 'config/',
     logLevel: logLevel as LogLevel,
     ...(otlpEndpoint ? { otlpEndpoint } : {}),

@@ -44,7 +44,7 @@ export function createDataSource(config: ServiceConfig, opts: DatabaseOptions = 
     // locks that stop every other instance: Postgres ends its idle transaction, and a waiter
     // gives up with a retriable error (55P03) instead of hanging its consumer past a rebalance.
     extra: {
-      options: `-c search_path=${quoteIdent(config.dbSchema)} -c idle_in_transaction_session_timeout=10000 -c lock_timeout=10000`,
+      options: `-c search_path=${quoteIdent(config.dbSchema)} -c idle_in_transaction_session_timeout=10000 -c lock_timeout=10000 -c synchronous_commit=${config.dbSynchronousCommit ?? 'on'}`,
       connectionTimeoutMillis: 5_000,
     },
     logging: false,
