@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 import type { Client } from 'pg';
-import { AuditStore, canonicalJson, chainHash, generateSigningKey, hex, loadMerkleLog, signCheckpoint, synthesizeSession, verifyStore, type VerifyReport } from '@agentplane/audit';
+import { AuditStore, SessionFolder, canonicalJson, chainHash, generateSigningKey, hex, loadMerkleLog, signCheckpoint, synthesizeSession, verifyStore, type VerifyReport } from '@agentplane/audit';
+import { SAMPLE_DATA, makeEvent, type AgentplaneEvent } from '@agentplane/contracts';
+import { fold } from '@agentplane/session';
 import { DATABASE_URL, DIST, dropSchema, migrate, schemaName, superuser, writerStore } from './support';
 
 const schemas: string[] = [];
@@ -202,5 +204,60 @@ describe('audit store: tampering as superuser, bypassing the trigger', () => {
     const r = await verifyStore(store, { trustedKeys: [key] });
     assert.equal(r.ok, false);
     assert.match(r.findings[0].message, /not a trusted key/);
+  });
+});
+
+describe('audit store: replay scan', () => {
+  it('given sessions interleaved with requests, tenant and tool events, when scanned and folded, then each state is the decider fold of its session', async () => {
+    const schema = schemaName('scan');
+    schemas.push(schema);
+    await migrate(schema);
+    const store = writerStore(schema);
+    stores.push(store);
+    const ids = ['sess-a', 'sess-b', 'sess-c', 'sess-d'];
+    const sessions = ids.map((id, i) => synthesizeSession({ sessionId: id, events: 40 + 10 * i, tenantId: 'acme' }).events);
+    const other = (k: number): AgentplaneEvent[] => [
+      makeEvent('agentplane.budget.guardrail.tripped', SAMPLE_DATA['agentplane.budget.guardrail.tripped'], { source: 'cost', time: '2026-01-15T09:00:00.000Z', id: `00000000-0000-4000-8000-0000000000${10 + k}` }),
+      makeEvent('agentplane.tool.circuit.changed', SAMPLE_DATA['agentplane.tool.circuit.changed'], { source: 'executor', time: '2026-01-15T09:00:00.000Z', id: `00000000-0000-4000-8000-0000000000${30 + k}` }),
+    ];
+    // What the gateway records first for every session (on session-requests, in the session's stream).
+    const requested = ids.map((sessionId, k) =>
+      makeEvent('agentplane.session.requested', { tenantId: 'acme', sessionId, input: 'hello' }, { source: 'gateway', time: '2026-01-15T08:59:59.000Z', id: `00000000-0000-4000-8000-0000000000${50 + k}` }),
+    );
+    await store.append(requested);
+    // Interleave the sessions, a few events at a time, as concurrent sessions append.
+    for (let at = 0, k = 0; sessions.some((x) => at < x.length); at += 7, k++) {
+      for (const x of sessions) if (at < x.length) await store.append(x.slice(at, at + 7));
+      if (k < 3) await store.append(other(k));
+    }
+    const folder = new SessionFolder();
+    let pages = 0;
+    for await (const page of store.scanSessionEvents()) {
+      pages++;
+      for (const e of page) folder.apply(e);
+    }
+    assert.ok(pages >= 1);
+    assert.equal(folder.events, sessions.reduce((n, x) => n + x.length, 0));
+    assert.deepEqual([...folder.states.keys()].sort(), ids);
+    ids.forEach((id, i) => assert.deepEqual(folder.states.get(id), fold(sessions[i]), id));
+    assert.equal(folder.states.get('sess-a')?.status, 'completed');
+  });
+
+  it('given a consumer that stops after the first page, then the connection goes back and the store still answers', async () => {
+    const schema = schemaName('scanstop');
+    schemas.push(schema);
+    await migrate(schema);
+    const store = writerStore(schema);
+    stores.push(store);
+    for (let i = 0; i < 50; i++) await store.append(synthesizeSession({ sessionId: `sess-${i}`, events: 40 }).events);
+    for await (const page of store.scanSessionEvents()) {
+      assert.ok(page.length > 0);
+      break;
+    }
+    assert.equal(store.pool.totalCount - store.pool.idleCount, 0, 'no client checked out');
+    assert.equal(await store.count(), 2000);
+    let n = 0;
+    for await (const page of store.scanSessionEvents()) n += page.length;
+    assert.equal(n, 2000);
   });
 });
