@@ -231,33 +231,34 @@ describe('audit store: replay scan', () => {
       if (k < 3) await store.append(other(k));
     }
     const folder = new SessionFolder();
-    let pages = 0;
-    for await (const page of store.scanSessionEvents()) {
-      pages++;
-      for (const e of page) folder.apply(e);
-    }
-    assert.ok(pages >= 1);
-    assert.equal(folder.events, sessions.reduce((n, x) => n + x.length, 0));
+    const n = await store.scanSessionEvents((e) => folder.apply(e));
+    assert.equal(folder.events, sessions.reduce((k, x) => k + x.length, 0));
+    assert.equal(n, folder.events + requested.length, 'every event of a session stream, none of the others');
     assert.deepEqual([...folder.states.keys()].sort(), ids);
     ids.forEach((id, i) => assert.deepEqual(folder.states.get(id), fold(sessions[i]), id));
     assert.equal(folder.states.get('sess-a')?.status, 'completed');
   });
 
-  it('given a consumer that stops after the first page, then the connection goes back and the store still answers', async () => {
+  it('given a consumer that throws, or a failing query, then the scan rejects with that error and the store still answers', async () => {
     const schema = schemaName('scanstop');
     schemas.push(schema);
     await migrate(schema);
     const store = writerStore(schema);
     stores.push(store);
     for (let i = 0; i < 50; i++) await store.append(synthesizeSession({ sessionId: `sess-${i}`, events: 40 }).events);
-    for await (const page of store.scanSessionEvents()) {
-      assert.ok(page.length > 0);
-      break;
-    }
+    let seen = 0;
+    await assert.rejects(
+      store.scanSessionEvents(() => {
+        if (++seen === 100) throw new Error('consumer gave up');
+      }),
+      /consumer gave up/,
+    );
+    assert.equal(seen, 100, 'no event after the throw');
     assert.equal(store.pool.totalCount - store.pool.idleCount, 0, 'no client checked out');
-    assert.equal(await store.count(), 2000);
-    let n = 0;
-    for await (const page of store.scanSessionEvents()) n += page.length;
-    assert.equal(n, 2000);
+    assert.equal(await store.scanSessionEvents(() => undefined), 2000);
+    const other = AuditStore.open({ databaseUrl: DATABASE_URL, schema: `${schema}_none`, role: null, max: 1 });
+    stores.push(other);
+    await assert.rejects(other.scanSessionEvents(() => undefined), /relation "events" does not exist/);
+    assert.equal((await other.pool.query('SELECT 1 AS one')).rows[0].one, 1);
   });
 });

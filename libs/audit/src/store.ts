@@ -1,8 +1,6 @@
-import { Pool, type PoolClient } from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
+import { Pool, type Connection, type PoolClient, type Submittable } from 'pg';
 import type { AgentplaneEvent } from '@agentplane/contracts';
 import { canonicalJson } from './canonical';
-import { CopyBinaryRows } from './copy-binary';
 import { streamIdOf, type ChainRow } from './chain';
 import type { SignedCheckpoint } from './checkpoint';
 
@@ -74,6 +72,59 @@ function toStored(r: Row): StoredEvent {
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * A one-column simple query whose rows go to `onRow` as pg parses them (pg's Submittable: the
+ * client calls these handlers), instead of piling up in a result: bounded memory for any table
+ * size, and the socket is not read again until `onRow` has taken the rows already received.
+ */
+class RowScan implements Submittable {
+  readonly done: Promise<number>;
+  /** False after a connection failure: the client must then be discarded. */
+  reusable = true;
+  private rows = 0;
+  private failure: unknown = null;
+  private settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
+
+  constructor(
+    private readonly text: string,
+    private readonly onRow: (value: string) => void,
+  ) {
+    this.done = new Promise<number>((resolve, reject) => (this.settle = { resolve, reject }));
+  }
+
+  submit(connection: Connection): void {
+    connection.query(this.text);
+  }
+
+  handleRowDescription(): void {}
+
+  handleDataRow(msg: { fields: Array<string | null> }): void {
+    if (this.failure !== null) return;
+    try {
+      this.onRow(msg.fields[0] as string);
+      this.rows++;
+    } catch (err) {
+      // Thrown into pg's socket handler it would break the connection; keep it for the end.
+      this.failure = err;
+    }
+  }
+
+  handleCommandComplete(): void {}
+
+  handleEmptyQuery(): void {}
+
+  handleReadyForQuery(): void {
+    if (this.failure !== null) this.settle.reject(this.failure);
+    else this.settle.resolve(this.rows);
+  }
+
+  handleError(err: Error & { severity?: string }): void {
+    // An error Postgres reports (it has a severity) leaves the session usable; any other is the connection's.
+    this.reusable = err.severity !== undefined;
+    this.settle.reject(err);
+  }
+}
 
 /** The audit schema in Postgres: appends through append_events(), reads for replay and verify. */
 export class AuditStore {
@@ -193,36 +244,29 @@ export class AuditStore {
   }
 
   /**
-   * Every event in a session stream, in append order, in pages as the rows arrive. Each is the
-   * stored canonical text parsed whole (type, time and data as recorded: the values the jsonb
-   * column gave before; not validated, as before). One `COPY (SELECT canon ...) TO STDOUT
-   * (FORMAT binary)`: Postgres only reads rows along the primary key (building JSON from the
-   * jsonb column per page cost it more than the whole fold, W5 profile) and the rows stream in
-   * while the caller folds. Breaking out early discards the connection (it is mid-COPY).
+   * Calls `fn` with every event in a session stream, in append order; resolves with how many.
+   * Each is the stored canonical text parsed whole (type, time and data as recorded: the values
+   * the jsonb column gave before; not validated, as before). One plain SELECT of that text along
+   * the primary key, its rows handed over as they arrive: Postgres reads and sends while `fn`
+   * folds (building JSON from the jsonb column per page cost Postgres more than the whole fold,
+   * and COPY's stream added a copy per row; W5 profile). If `fn` throws, the remaining rows are
+   * read and dropped and the promise rejects with that error.
    */
-  async *scanSessionEvents(): AsyncGenerator<Array<{ type: string; time: string; data: unknown }>> {
+  async scanSessionEvents(fn: (event: { type: string; time: string; data: unknown }) => void): Promise<number> {
     const client = await this.pool.connect();
-    let finished = false;
+    // NOT LIKE rather than strpos(): the planner estimates it, so it keeps the index order
+    // instead of sorting the whole table (strpos() = 0 is guessed at 0.5 % of rows).
+    const scan = new RowScan(`SELECT canon FROM events WHERE stream_id NOT LIKE '%/%' ORDER BY global_seq`, (canon) =>
+      fn(JSON.parse(canon) as { type: string; time: string; data: unknown }),
+    );
     try {
-      // NOT LIKE rather than strpos(): the planner estimates it, so it keeps the index order
-      // instead of sorting the whole table (strpos() = 0 is guessed at 0.5 % of rows).
-      const stream = client.query(copyTo(`COPY (SELECT canon FROM events WHERE stream_id NOT LIKE '%/%' ORDER BY global_seq) TO STDOUT (FORMAT binary)`));
-      const rows = new CopyBinaryRows();
-      let page: Array<{ type: string; time: string; data: unknown }> = [];
-      const onRow = (buf: Buffer, start: number, end: number): void => {
-        page.push(JSON.parse(buf.toString('utf8', start, end)) as { type: string; time: string; data: unknown });
-      };
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        rows.push(chunk, onRow);
-        if (page.length > 0) {
-          yield page;
-          page = [];
-        }
-      }
-      rows.end();
-      finished = true;
-    } finally {
-      client.release(finished ? undefined : true);
+      void client.query(scan);
+      const n = await scan.done;
+      client.release();
+      return n;
+    } catch (err) {
+      client.release(scan.reusable ? undefined : (err as Error));
+      throw err;
     }
   }
 
