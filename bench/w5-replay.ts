@@ -6,7 +6,7 @@
 //
 //   node dist/bench/w5-replay.js [--events 100000] [--runs 3] [--timelines 2000] [--keep] [--out FILE]
 // 1M: --events 1000000 (loading takes a few minutes; the schema is dropped afterwards unless --keep).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -28,6 +28,24 @@ const OUT = resolve(arg('out', join(process.cwd(), 'bench', 'results', 'w5-repla
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PER_SESSION = 40;
 const SCHEMA = `bench_w5_${process.pid}`;
+
+const APP = `agentplane-bench-w5-${process.pid}`;
+
+/** CPU time (ms) the store's Postgres backends have used, from /proc (a local server); null when unreadable. */
+async function backendCpuMs(store: AuditStore): Promise<number | null> {
+  const r = await store.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1`, [APP]);
+  let ticks = 0;
+  try {
+    for (const { pid } of r.rows) {
+      // Fields 14 and 15 (utime, stime), counted after the ")" that ends the command name.
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    }
+  } catch {
+    return null;
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
@@ -82,23 +100,31 @@ async function main(): Promise<void> {
   const ds = createDataSource(config, { migrations: MIGRATIONS });
   await initializeDatabase(ds, config);
   await ds.destroy();
-  const store = AuditStore.open({ databaseUrl: DATABASE_URL, schema: SCHEMA, role: null, max: 4 });
+  const store = AuditStore.open({ databaseUrl: DATABASE_URL, schema: SCHEMA, role: null, max: 4, applicationName: APP });
   try {
     await load(sessions);
     const total = sessions * PER_SESSION;
 
-    // 1. Fold every session from Postgres.
-    const folds: Array<{ seconds: number; eventsPerSec: number; sessions: number }> = [];
+    // 1. Fold every session from Postgres. CPU time of this process and of the store's Postgres
+    // backends is recorded too: on a shared machine it moves less than the wall time does.
+    const folds: Array<{ seconds: number; eventsPerSec: number; sessions: number; nodeCpuMs: number; pgCpuMs: number | null; loadavg1m: number }> = [];
+    await store.count(); // opens the pool's first connection
     for (let r = 0; r < RUNS; r++) {
       const folder = new SessionFolder();
+      const pg0 = await backendCpuMs(store);
+      const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
-      for await (const page of store.scanSessionEvents()) for (const e of page) folder.apply(e);
+      await store.scanSessionEvents((e) => folder.apply(e));
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cpu = process.cpuUsage(cpu0);
+      const pg1 = await backendCpuMs(store);
       if (folder.events !== total) throw new Error(`folded ${folder.events} of ${total}`);
       const completed = [...folder.states.values()].filter((x) => x.status === 'completed').length;
       if (completed !== sessions) throw new Error(`${completed} of ${sessions} sessions completed`);
-      folds.push({ seconds: s, eventsPerSec: Math.round(total / s), sessions: folder.states.size });
-      process.stderr.write(`fold run ${r + 1}: ${(total / s / 1000).toFixed(0)}k events/s\n`);
+      const nodeCpuMs = Math.round((cpu.user + cpu.system) / 1000);
+      const pgCpuMs = pg0 !== null && pg1 !== null ? pg1 - pg0 : null;
+      folds.push({ seconds: s, eventsPerSec: Math.round(total / s), sessions: folder.states.size, nodeCpuMs, pgCpuMs, loadavg1m: Number(loadavg()[0].toFixed(2)) });
+      process.stderr.write(`fold run ${r + 1}: ${(total / s / 1000).toFixed(0)}k events/s (node CPU ${nodeCpuMs} ms, Postgres CPU ${pgCpuMs ?? '?'} ms, wall ${(s * 1000).toFixed(0)} ms, load ${loadavg()[0].toFixed(2)})\n`);
     }
 
     // 2. One session's timeline, many times over random sessions.
@@ -120,7 +146,7 @@ async function main(): Promise<void> {
       description: 'audit replay from Postgres: fold every session event through the session decider; one 40-event session timeline',
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.split(' ').slice(0, 2).join(' '), loadavg1m: Number(loadavg()[0].toFixed(2)), node: process.version, platform: process.platform },
-      settings: { events: total, sessions, eventsPerSession: PER_SESSION, foldRuns: RUNS, pageSize: 20000, pagesAhead: 2, timelines: TIMELINES },
+      settings: { events: total, sessions, eventsPerSession: PER_SESSION, foldRuns: RUNS, read: 'one streamed SELECT of canon, folded per row', timelines: TIMELINES },
       target: { foldEventsPerSec: 250000, timelineP99Ms: 5 },
       fold: { medianEventsPerSec: median.eventsPerSec, bestEventsPerSec: best.eventsPerSec, runs: folds },
       timeline: { p50Ms: +pct(lat, 50).toFixed(3), p90Ms: +pct(lat, 90).toFixed(3), p99Ms: +pct(lat, 99).toFixed(3), maxMs: +lat[lat.length - 1].toFixed(3) },

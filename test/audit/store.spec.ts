@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 import type { Client } from 'pg';
-import { AuditStore, canonicalJson, chainHash, generateSigningKey, hex, loadMerkleLog, signCheckpoint, synthesizeSession, verifyStore, type VerifyReport } from '@agentplane/audit';
+import { AuditStore, SessionFolder, canonicalJson, chainHash, generateSigningKey, hex, loadMerkleLog, signCheckpoint, synthesizeSession, verifyStore, type VerifyReport } from '@agentplane/audit';
+import { SAMPLE_DATA, makeEvent, type AgentplaneEvent } from '@agentplane/contracts';
+import { fold } from '@agentplane/session';
 import { DATABASE_URL, DIST, dropSchema, migrate, schemaName, superuser, writerStore } from './support';
 
 const schemas: string[] = [];
@@ -202,5 +204,61 @@ describe('audit store: tampering as superuser, bypassing the trigger', () => {
     const r = await verifyStore(store, { trustedKeys: [key] });
     assert.equal(r.ok, false);
     assert.match(r.findings[0].message, /not a trusted key/);
+  });
+});
+
+describe('audit store: replay scan', () => {
+  it('given sessions interleaved with requests, tenant and tool events, when scanned and folded, then each state is the decider fold of its session', async () => {
+    const schema = schemaName('scan');
+    schemas.push(schema);
+    await migrate(schema);
+    const store = writerStore(schema);
+    stores.push(store);
+    const ids = ['sess-a', 'sess-b', 'sess-c', 'sess-d'];
+    const sessions = ids.map((id, i) => synthesizeSession({ sessionId: id, events: 40 + 10 * i, tenantId: 'acme' }).events);
+    const other = (k: number): AgentplaneEvent[] => [
+      makeEvent('agentplane.budget.guardrail.tripped', SAMPLE_DATA['agentplane.budget.guardrail.tripped'], { source: 'cost', time: '2026-01-15T09:00:00.000Z', id: `00000000-0000-4000-8000-0000000000${10 + k}` }),
+      makeEvent('agentplane.tool.circuit.changed', SAMPLE_DATA['agentplane.tool.circuit.changed'], { source: 'executor', time: '2026-01-15T09:00:00.000Z', id: `00000000-0000-4000-8000-0000000000${30 + k}` }),
+    ];
+    // What the gateway records first for every session (on session-requests, in the session's stream).
+    const requested = ids.map((sessionId, k) =>
+      makeEvent('agentplane.session.requested', { tenantId: 'acme', sessionId, input: 'hello' }, { source: 'gateway', time: '2026-01-15T08:59:59.000Z', id: `00000000-0000-4000-8000-0000000000${50 + k}` }),
+    );
+    await store.append(requested);
+    // Interleave the sessions, a few events at a time, as concurrent sessions append.
+    for (let at = 0, k = 0; sessions.some((x) => at < x.length); at += 7, k++) {
+      for (const x of sessions) if (at < x.length) await store.append(x.slice(at, at + 7));
+      if (k < 3) await store.append(other(k));
+    }
+    const folder = new SessionFolder();
+    const n = await store.scanSessionEvents((e) => folder.apply(e));
+    assert.equal(folder.events, sessions.reduce((k, x) => k + x.length, 0));
+    assert.equal(n, folder.events + requested.length, 'every event of a session stream, none of the others');
+    assert.deepEqual([...folder.states.keys()].sort(), ids);
+    ids.forEach((id, i) => assert.deepEqual(folder.states.get(id), fold(sessions[i]), id));
+    assert.equal(folder.states.get('sess-a')?.status, 'completed');
+  });
+
+  it('given a consumer that throws, or a failing query, then the scan rejects with that error and the store still answers', async () => {
+    const schema = schemaName('scanstop');
+    schemas.push(schema);
+    await migrate(schema);
+    const store = writerStore(schema);
+    stores.push(store);
+    for (let i = 0; i < 50; i++) await store.append(synthesizeSession({ sessionId: `sess-${i}`, events: 40 }).events);
+    let seen = 0;
+    await assert.rejects(
+      store.scanSessionEvents(() => {
+        if (++seen === 100) throw new Error('consumer gave up');
+      }),
+      /consumer gave up/,
+    );
+    assert.equal(seen, 100, 'no event after the throw');
+    assert.equal(store.pool.totalCount - store.pool.idleCount, 0, 'no client checked out');
+    assert.equal(await store.scanSessionEvents(() => undefined), 2000);
+    const other = AuditStore.open({ databaseUrl: DATABASE_URL, schema: `${schema}_none`, role: null, max: 1 });
+    stores.push(other);
+    await assert.rejects(other.scanSessionEvents(() => undefined), /relation "events" does not exist/);
+    assert.equal((await other.pool.query('SELECT 1 AS one')).rows[0].one, 1);
   });
 });

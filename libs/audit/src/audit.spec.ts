@@ -6,7 +6,8 @@ import { canonicalJson } from './canonical';
 import { GENESIS_HASH, chainHash, streamIdOf, verifyChain, type ChainRow } from './chain';
 import { CHECKPOINT_FORMAT, generateSigningKey, keyIdOf, signCheckpoint, verifyCheckpointSignature } from './checkpoint';
 import { EMPTY_ROOT, MerkleLog, leafHash, merkleRoot, nodeHash, verifyConsistency, verifyInclusion } from './merkle';
-import { replaySession } from './replay';
+import { SessionFolder, replaySession } from './replay';
+import { makeEvent } from '@agentplane/contracts';
 import { synthesizeSession } from './synthetic';
 
 /** MTH straight from RFC 6962 §2.1, recursively, as the reference. */
@@ -133,5 +134,17 @@ describe('replay', () => {
     assert.equal(all.timeline.length, 40);
     const at = replaySession('sess-r', events.map((event) => ({ event })), { at: 17 });
     assert.deepEqual(at.state, fold(events.slice(0, 17)));
+  });
+
+  it('given sessions whose streams start with session.requested, when folded together, then each state is the fold of its session events', () => {
+    const a = synthesizeSession({ sessionId: 'sess-a', events: 40 });
+    const b = synthesizeSession({ sessionId: 'sess-b', events: 50 });
+    const req = (sessionId: string) => makeEvent('agentplane.session.requested', { tenantId: 'acme', sessionId, input: 'hi' }, { source: 'gateway', time: '2026-01-15T08:59:59.000Z' });
+    const cancel = makeEvent('agentplane.session.cancel-requested', { tenantId: 'acme', sessionId: 'sess-a' }, { source: 'gateway', time: '2026-01-15T09:00:00.100Z' });
+    const folder = new SessionFolder();
+    for (const e of [req('sess-a'), req('sess-b'), ...a.events.slice(0, 5), cancel, ...b.events, ...a.events.slice(5)]) folder.apply(e);
+    assert.equal(folder.events, 90);
+    assert.deepEqual(folder.states.get('sess-a'), a.state);
+    assert.deepEqual(folder.states.get('sess-b'), b.state);
   });
 });

@@ -64,11 +64,16 @@ export function replaySession(
 /** Folds every session in a stream of events (any order across sessions, stream order within one). */
 export class SessionFolder {
   readonly states = new Map<string, SessionState>();
+  /** Events folded (session events only). */
   events = 0;
 
-  /** Takes a whole event or its folded fields ({type, time, data}: what scanSessionEvents yields). */
+  /** Takes a whole event or its folded fields ({type, time, data}). */
   apply(e: SessionEvent | { type: string; time: string; data: unknown }): void {
-    const ev = e as SessionEvent;
+    // A session's stream also holds its session-requests events (session.requested,
+    // cancel-requested), which the decider does not fold (the planner never sees them as facts):
+    // given one, evolve would return the event itself as the state.
+    if (!isSessionEvent(e)) return;
+    const ev = e;
     const id = ev.data.sessionId;
     this.states.set(id, evolve(this.states.get(id) ?? initialState(), ev));
     this.events++;

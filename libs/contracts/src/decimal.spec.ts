@@ -4,6 +4,7 @@ import {
   addDecimal,
   compareDecimal,
   decimalFromNumber,
+  decimalFromUnits,
   decimalToUnits,
   isDecimalString,
   mulDecimal,
@@ -47,5 +48,30 @@ describe('decimal strings', () => {
 
   it('given a malformed string when parsed then it throws', () => {
     assert.throws(() => decimalToUnits('abc'), RangeError);
+  });
+
+  it('given any operands then addDecimal equals the BigInt sum, small amounts (number path) or not', () => {
+    const ref = (a: string, b: string) => decimalFromUnits(decimalToUnits(a) + decimalToUnits(b));
+    const edge = ['0', '1', '0.5', '0.000000001', '0.999999999', '999999', '999999.999999999', '1000000', '1000000.000000001', '1.10', '0.000084', '12345678901234567890.5', '-0.25', '-999999'];
+    for (const a of edge) for (const b of edge) assert.equal(addDecimal(a, b), ref(a, b), `${a} + ${b}`);
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+    const digits = (n: number) => Array.from({ length: n }, () => String(rnd(10))).join('');
+    for (let i = 0; i < 20000; i++) {
+      const make = () => {
+        const int = rnd(4) === 0 ? '0' : String(1 + rnd(9)) + digits(rnd(9));
+        return rnd(3) === 0 ? int : `${int}.${digits(1 + rnd(9))}`;
+      };
+      const a = make();
+      const b = make();
+      assert.equal(addDecimal(a, b), ref(a, b), `${a} + ${b}`);
+    }
+  });
+
+  it('given a malformed operand then addDecimal throws as the BigInt path does', () => {
+    for (const bad of ['', '01', '1.', '.5', '1e3', ' 1', '1 ', '0.1234567890', '+1', '１', '1\n', '00.5']) {
+      assert.throws(() => addDecimal(bad, '1'), RangeError, JSON.stringify(bad));
+      assert.throws(() => addDecimal('1', bad), RangeError, JSON.stringify(bad));
+    }
   });
 });

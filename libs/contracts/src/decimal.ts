@@ -30,7 +30,59 @@ export function decimalFromUnits(units: bigint): string {
   return `${neg ? '-' : ''}${int}${frac ? '.' + frac : ''}`;
 }
 
+const NANO = 1e9;
+
+/**
+ * Nano-units of a non-negative decimal string with at most 6 integer digits, as a number, or
+ * -1 for anything else. Such amounts stay below 2^53 nano-units (and so does the sum of two), so
+ * doubles hold and add them exactly; BigInt and the regex cost more than the session fold itself
+ * (every step and tool call adds one), W5 profile. Accepts exactly what decimalToUnits does.
+ */
+function smallUnits(s: string): number {
+  const n = s.length;
+  let i = 0;
+  let int = 0;
+  const c0 = n > 0 ? s.charCodeAt(0) : -1;
+  if (c0 === 48) i = 1; // "0" (no leading zeros after it)
+  else if (c0 >= 49 && c0 <= 57) {
+    while (i < n && i < 7) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      int = int * 10 + (c - 48);
+      i++;
+    }
+    if (i > 6) return -1;
+  } else return -1;
+  if (i === n) return int * NANO;
+  if (s.charCodeAt(i) !== 46) return -1;
+  const digits = n - i - 1;
+  if (digits < 1 || digits > 9) return -1;
+  let frac = 0;
+  for (let j = i + 1; j < n; j++) {
+    const c = s.charCodeAt(j);
+    if (c < 48 || c > 57) return -1;
+    frac = frac * 10 + (c - 48);
+  }
+  for (let j = digits; j < 9; j++) frac *= 10;
+  return int * NANO + frac;
+}
+
+/** decimalFromUnits for a non-negative integer number of nano-units below 2^53. */
+function smallFromUnits(units: number): string {
+  const frac = units % NANO;
+  const int = (units - frac) / NANO;
+  if (frac === 0) return String(int);
+  let f = String(frac).padStart(DECIMAL_SCALE, '0');
+  let end = f.length;
+  while (f.charCodeAt(end - 1) === 48) end--;
+  if (end < f.length) f = f.slice(0, end);
+  return `${int}.${f}`;
+}
+
 export function addDecimal(a: string, b: string): string {
+  const x = smallUnits(a);
+  const y = x < 0 ? -1 : smallUnits(b);
+  if (y >= 0) return smallFromUnits(x + y);
   return decimalFromUnits(decimalToUnits(a) + decimalToUnits(b));
 }
 
