@@ -13,7 +13,7 @@ import { LogReader, percentile, publishRequests, turnOf } from './helpers';
 
 const BATCH = 8;
 const WAIT_MS = 100;
-// The batch timer fires at the bound (exact, on a fake clock, in libs/planning's unit test); here
+// The batch timer fires at the bound (libs/planning's unit test, in one quiet process); here
 // a busy event loop (20 sessions' Kafka, DB and HTTP work in one process, on a shared 2-core
 // box) runs it late, by 100 ms and more under load (seen in CI with other suites running). The
 // median may overrun by timer lateness only; the worst case by event-loop stalls. End to end,

@@ -8,6 +8,9 @@ const req = (i: number, model = 'm1'): PlanRequest => ({ sessionId: `s${i}`, ten
 const answer = (r: PlanRequest): PlanResult => ({ kind: 'final', answer: r.sessionId, model: r.model, promptTokens: 1, completionTokens: 1, latencyMs: 1, attempts: 1 });
 
 /** One call per request; counts how many run at once. */
+/** How late a timer may fire on a busy shared test machine. */
+const TIMER_LATENESS_MS = 250;
+
 function perRequest(delayMs = 5) {
   const stats = { calls: 0, inFlight: 0, maxInFlight: 0 };
   const p: PlannerProvider = {
@@ -43,8 +46,9 @@ describe('MicroBatcher', () => {
     assert.deepEqual(reports.map((r) => [r.size, r.trigger]), [[4, 'size'], [4, 'size'], [2, 'wait']]);
     assert.deepEqual(results.map((r) => r.kind === 'final' && r.answer), Array.from({ length: 10 }, (_, i) => `s${i}`), 'each caller gets its own result');
     assert.deepEqual(results.map((r) => r.batchSize), [4, 4, 4, 4, 4, 4, 4, 4, 2, 2]);
-    // The last two waited for the bound (30 ms), never much more.
-    for (const r of results.slice(8)) assert.ok(r.queueWaitMs! >= 25 && r.queueWaitMs! < 30 + 25, `wait ${r.queueWaitMs}`);
+    // The last two waited for the bound (30 ms). Timers never fire early; how late they fire
+    // depends on what else the machine runs, so the upper bound only catches a missing bound.
+    for (const r of results.slice(8)) assert.ok(r.queueWaitMs! >= 25 && r.queueWaitMs! < 30 + TIMER_LATENESS_MS, `wait ${r.queueWaitMs}`);
     for (const r of results.slice(0, 8)) assert.ok(r.queueWaitMs! < 10, `full batches leave at once: ${r.queueWaitMs}`);
   });
 
@@ -73,7 +77,7 @@ describe('MicroBatcher', () => {
     const b = new MicroBatcher(p, { maxBatchSize: 12, maxWaitMs: 15, concurrency: 4 });
     const r = await b.plan(req(1));
     assert.equal(r.batchSize, 1);
-    assert.ok(r.queueWaitMs! >= 12 && r.queueWaitMs! < 15 + 25, `wait ${r.queueWaitMs}`);
+    assert.ok(r.queueWaitMs! >= 12 && r.queueWaitMs! < 15 + TIMER_LATENESS_MS, `wait ${r.queueWaitMs}`);
     assert.equal(b.queued(), 0);
   });
 });
