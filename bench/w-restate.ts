@@ -24,12 +24,7 @@ import { performance } from 'node:perf_hooks';
 import * as restate from '@restatedev/restate-sdk';
 import { Agent, request } from 'undici';
 import { freePort, waitFor } from '../test/platform/helpers';
-import { latencyStats } from './lib/agent-load';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
+import { arg, latencyStats } from './lib/agent-load';
 
 const MODE = arg('mode', 'both');
 const SESSIONS = Number(arg('sessions', '200'));

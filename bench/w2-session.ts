@@ -14,12 +14,7 @@ import { decode, makeEvent, uuidv7 } from '@agentplane/contracts';
 import { createKafka, EventProducer } from '@agentplane/messaging';
 import { startToolServer } from '../test/fixtures/tool-server';
 import { startStack } from '../test/support/stack';
-import { latencyStats } from './lib/agent-load';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
+import { arg, latencyStats } from './lib/agent-load';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const MODE = arg('mode', 'both');

@@ -23,13 +23,19 @@ after(async () => {
   for (const s of schemas) await dropSchema(s);
 });
 
-/** A migrated schema holding three 40-event sessions; returns the writer store and a superuser. */
-async function seeded(tag: string): Promise<{ schema: string; store: AuditStore; su: Client }> {
+/** A migrated, empty schema of its own and its writer store (both dropped after the file). */
+async function emptyStore(tag: string): Promise<{ schema: string; store: AuditStore }> {
   const schema = schemaName(tag);
   schemas.push(schema);
   await migrate(schema);
   const store = writerStore(schema);
   stores.push(store);
+  return { schema, store };
+}
+
+/** A migrated schema holding three 40-event sessions; returns the writer store and a superuser. */
+async function seeded(tag: string): Promise<{ schema: string; store: AuditStore; su: Client }> {
+  const { schema, store } = await emptyStore(tag);
   for (const id of ['sess-a', 'sess-b', 'sess-c']) await store.append(synthesizeSession({ sessionId: id, events: 40 }).events);
   const su = await superuser(schema);
   clients.push(su);
@@ -209,11 +215,7 @@ describe('audit store: tampering as superuser, bypassing the trigger', () => {
 
 describe('audit store: replay scan', () => {
   it('given sessions interleaved with requests, tenant and tool events, when scanned and folded, then each state is the decider fold of its session', async () => {
-    const schema = schemaName('scan');
-    schemas.push(schema);
-    await migrate(schema);
-    const store = writerStore(schema);
-    stores.push(store);
+    const { store } = await emptyStore('scan');
     const ids = ['sess-a', 'sess-b', 'sess-c', 'sess-d'];
     const sessions = ids.map((id, i) => synthesizeSession({ sessionId: id, events: 40 + 10 * i, tenantId: 'acme' }).events);
     const other = (k: number): AgentplaneEvent[] => [
@@ -240,11 +242,7 @@ describe('audit store: replay scan', () => {
   });
 
   it('given a consumer that throws, or a failing query, then the scan rejects with that error and the store still answers', async () => {
-    const schema = schemaName('scanstop');
-    schemas.push(schema);
-    await migrate(schema);
-    const store = writerStore(schema);
-    stores.push(store);
+    const { schema, store } = await emptyStore('scanstop');
     for (let i = 0; i < 50; i++) await store.append(synthesizeSession({ sessionId: `sess-${i}`, events: 40 }).events);
     let seen = 0;
     await assert.rejects(

@@ -85,26 +85,22 @@ export class IdempotencyStore {
     const now = `(extract(epoch FROM clock_timestamp()) * 1000)::float8`;
     // One statement (a round trip per attempt is the cost that matters): a tool seen for the
     // first time gets a full bucket minus this token; otherwise refill, then take one if whole.
-    for (let i = 0; ; i++) {
-      const [row] = (await this.ds.query(
-        `WITH ins AS (INSERT INTO rate_buckets (tool, tokens, updated_ms) VALUES ($1, $2::float8 - 1, ${now})
-                      ON CONFLICT (tool) DO NOTHING RETURNING 1),
-              cur AS (SELECT LEAST($2::float8, tokens + GREATEST(0, ${now} - updated_ms) / 1000.0 * $3::float8) AS t, ${now} AS n
-                      FROM rate_buckets WHERE tool = $1 FOR UPDATE),
-              upd AS (UPDATE rate_buckets SET tokens = CASE WHEN cur.t >= 1 THEN cur.t - 1 ELSE cur.t END, updated_ms = cur.n
-                      FROM cur WHERE rate_buckets.tool = $1 RETURNING cur.t AS before)
-         SELECT EXISTS (SELECT 1 FROM ins) AS inserted, (SELECT before FROM upd) AS before`,
-        [tool, burst, rps],
-      )) as Array<{ inserted: boolean; before: number | null }>;
-      if (row?.inserted) return { ok: true };
-      // Neither: another executor created the bucket after this statement's snapshot; once more sees it.
-      if (row?.before === null || row?.before === undefined) {
-        if (i < 3) continue;
-        return { ok: false, waitMs: 1 };
-      }
-      const before = Number(row.before);
-      if (before >= 1) return { ok: true };
-      return { ok: false, waitMs: Math.max(1, Math.ceil(((1 - before) / rps) * 1000)) };
-    }
+    const [row] = (await this.ds.query(
+      `WITH ins AS (INSERT INTO rate_buckets (tool, tokens, updated_ms) VALUES ($1, $2::float8 - 1, ${now})
+                    ON CONFLICT (tool) DO NOTHING RETURNING 1),
+            cur AS (SELECT LEAST($2::float8, tokens + GREATEST(0, ${now} - updated_ms) / 1000.0 * $3::float8) AS t, ${now} AS n
+                    FROM rate_buckets WHERE tool = $1 FOR UPDATE),
+            upd AS (UPDATE rate_buckets SET tokens = CASE WHEN cur.t >= 1 THEN cur.t - 1 ELSE cur.t END, updated_ms = cur.n
+                    FROM cur WHERE rate_buckets.tool = $1 RETURNING cur.t AS before)
+       SELECT EXISTS (SELECT 1 FROM ins) AS inserted, (SELECT before FROM upd) AS before`,
+      [tool, burst, rps],
+    )) as Array<{ inserted: boolean; before: number | null }>;
+    if (row?.inserted) return { ok: true };
+    // Neither: another executor created the bucket after this statement's snapshot. The caller
+    // (pace) asks again after the wait, and then sees it.
+    if (row?.before === null || row?.before === undefined) return { ok: false, waitMs: 1 };
+    const before = Number(row.before);
+    if (before >= 1) return { ok: true };
+    return { ok: false, waitMs: Math.max(1, Math.ceil(((1 - before) / rps) * 1000)) };
   }
 }

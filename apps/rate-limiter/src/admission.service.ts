@@ -90,10 +90,13 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
       const reject = (reason: ToolRejectReason, detail: string) => out.push(this.rejected(d, reason, detail, e.id, e.traceparent));
       const tool = this.registry.get(d.tool);
       const v = tool ? this.registry.validateArgs(d.tool, d.args) : undefined;
-      if (!tool || !v!.ok) {
-        if (!(await markProcessed(m, e.id, e.type))) return undefined;
-        if (!tool) reject('unknown_tool', `unknown tool "${d.tool}" (known: ${this.registry.names().join(', ')})`);
-        else reject('invalid_args', (v as { errors: string[] }).errors.join('; ').slice(0, 2000));
+      const refusal: [ToolRejectReason, string] | undefined = !tool
+        ? ['unknown_tool', `unknown tool "${d.tool}" (known: ${this.registry.names().join(', ')})`]
+        : v && !v.ok
+          ? ['invalid_args', v.errors.join('; ').slice(0, 2000)]
+          : undefined;
+      if (!tool || refusal) {
+        if ((await markProcessed(m, e.id, e.type)) && refusal) reject(...refusal);
         return undefined;
       }
       // Each statement is a round trip, and round trips are what an admission costs (see
@@ -395,15 +398,16 @@ async function applyPlan(
   const [as, ac] = ids(p?.admit ?? []);
   const ts = [...(p?.tenants ?? new Map<string, Bucket>())];
   await m.query(
+    // Data-modifying CTEs run to completion whether or not the outer query reads them.
     `WITH rejected AS (UPDATE calls SET status = 'rejected', done_ms = $2 FROM unnest($3::text[], $4::text[]) AS u(s, c)
-                       WHERE calls.session_id = u.s AND calls.call_id = u.c RETURNING 1),
+                       WHERE calls.session_id = u.s AND calls.call_id = u.c),
           admitted AS (UPDATE calls SET status = 'admitted', admitted_ms = $2 FROM unnest($5::text[], $6::text[]) AS u(s, c)
-                       WHERE calls.session_id = u.s AND calls.call_id = u.c RETURNING 1),
-          bucket AS (UPDATE tools SET tokens = $7, updated_ms = $8, last_tenant = $9 WHERE tool = $1 AND $10 RETURNING 1),
+                       WHERE calls.session_id = u.s AND calls.call_id = u.c),
+          bucket AS (UPDATE tools SET tokens = $7, updated_ms = $8, last_tenant = $9 WHERE tool = $1 AND $10),
           tenants AS (INSERT INTO tenant_buckets (tool, tenant_id, tokens, updated_ms)
                       SELECT $1, t, k, u FROM unnest($11::text[], $12::float8[], $13::float8[]) AS x(t, k, u)
-                      ON CONFLICT (tool, tenant_id) DO UPDATE SET tokens = EXCLUDED.tokens, updated_ms = EXCLUDED.updated_ms RETURNING 1)
-     SELECT (SELECT count(*) FROM rejected) + (SELECT count(*) FROM admitted) + (SELECT count(*) FROM bucket) + (SELECT count(*) FROM tenants) AS n`,
+                      ON CONFLICT (tool, tenant_id) DO UPDATE SET tokens = EXCLUDED.tokens, updated_ms = EXCLUDED.updated_ms)
+     SELECT 1`,
     [
       tool,
       now,

@@ -73,9 +73,8 @@ export class SessionFolder {
     // cancel-requested), which the decider does not fold (the planner never sees them as facts):
     // given one, evolve would return the event itself as the state.
     if (!isSessionEvent(e)) return;
-    const ev = e;
-    const id = ev.data.sessionId;
-    this.states.set(id, evolve(this.states.get(id) ?? initialState(), ev));
+    const id = e.data.sessionId;
+    this.states.set(id, evolve(this.states.get(id) ?? initialState(), e));
     this.events++;
   }
 }

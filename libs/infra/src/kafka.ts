@@ -205,7 +205,6 @@ export async function startKafka(layout: InfraLayout, opts: KafkaOptions): Promi
     return { pid: existing, started: false };
   }
   await checkJavaAndMaven(false);
-  await checkKafkaPorts(opts);
   writeConfig(layout, opts);
   await formatKafkaStorage(layout, opts);
   const stdoutFile = path.join(layout.kafkaLogs, 'stdout.log');
@@ -224,8 +223,8 @@ export async function startKafka(layout: InfraLayout, opts: KafkaOptions): Promi
 }
 
 /**
- * A taken port makes the broker die only after its start-up; say which port at once (and
- * before fetching the jars), with the variable that changes it.
+ * A taken port makes the broker die only after its start-up; say which port at once, with the
+ * variable that changes it. infraUp calls it before fetching the jars, then starts the broker.
  */
 export async function checkKafkaPorts(opts: Pick<KafkaOptions, 'host' | 'port' | 'controllerPort'>): Promise<void> {
   const host = opts.host ?? '127.0.0.1';
