@@ -4,6 +4,7 @@ import { Server, type CustomTransportStrategy, type MessageHandler } from '@nest
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { KafkaEventContext } from './context';
+import { Lane } from './lane';
 import { buildDeadLetterEvent } from './dead-letter';
 import { ConfigurationError, describeError, isRetriable, toError } from './errors';
 import { createKafka, type KafkaClientOptions } from './kafka';
@@ -44,17 +45,22 @@ export interface KafkaEventTransportOptions<E extends MinimalEvent> {
   deadLetterTopic: string;
   /** Shared producer for dead letters; one is created (and closed) by the transport if absent. */
   producer?: EventProducer<any>;
-  /** Partitions handled at once by this instance. Default 12. */
+  /** Batches kafkajs hands over at once (handing over is quick: lanes do the work). Default 12. */
   partitionsConsumedConcurrently?: number;
   /**
    * Order kept within a partition: 'partition' (default) handles one record at a time; 'key'
    * keeps the order of records with the same key (a session) and runs different keys at once;
    * 'none' runs any records at once (independent work such as tool calls). Offsets are still
-   * resolved in order, so a crash redelivers from the oldest unfinished record.
+   * committed in order, so a crash redelivers from the oldest unfinished record.
    */
   ordering?: 'partition' | 'key' | 'none';
   /** Records in flight per partition when ordering is 'key' or 'none'. Default 32. */
   maxInFlightPerPartition?: number;
+  /**
+   * Records fetched and not yet finished per partition before the partition is paused (resumed
+   * at half). Fetching runs ahead of handling up to this; it bounds memory. Default 1000.
+   */
+  maxBufferedPerPartition?: number;
   /** Broker long-poll bound when there is no data. Default 20 ms (kafkajs: 5000). */
   maxWaitTimeInMs?: number;
   minBytes?: number;
@@ -114,9 +120,10 @@ const WILDCARD = '*';
 
 /**
  * Nest custom transport: `@EventPattern('<event type>')` controllers receive decoded, typed events
- * from Kafka. At-least-once: an offset is resolved only after its record was handled or
- * dead-lettered, and committed after each batch. One partition's records are handled in order;
- * partitions run concurrently. No request/reply: @MessagePattern is refused at registration.
+ * from Kafka. At-least-once: an offset is committed only once its record and every record before
+ * it in the partition was handled or dead-lettered. Fetching runs ahead of handling (see Lane);
+ * order within a partition is kept as `ordering` says, partitions run concurrently. No
+ * request/reply: @MessagePattern is refused at registration.
  */
 export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
   extends Server<KafkaEventTransportEvents, KafkaTransportStatus>
@@ -141,8 +148,12 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | null = null;
   private stopping = false;
-  /** Bumped on every group join: records handled under an older generation are not committed by us. */
-  private generation = 0;
+  /** One lane per `topic/partition` ever assigned, with its latest heartbeat and pause reasons. */
+  private readonly lanes = new Map<string, Lane<KafkaMessage>>();
+  private readonly heartbeats = new Map<string, () => Promise<void>>();
+  private readonly pauses = new Map<string, Set<'backlog' | 'redelivery'>>();
+  /** Records buffered per partition before it is paused. */
+  private readonly highWater: number;
 
   constructor(options: KafkaEventTransportOptions<E>) {
     super();
@@ -154,6 +165,7 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     this.kafka = createKafka(options.kafka);
     this.ownsProducer = !options.producer;
     this.producer = options.producer ?? new EventProducer(this.kafka);
+    this.highWater = Math.max(1, options.maxBufferedPerPartition ?? 1000);
     this.retry = {
       inPlaceAttempts: options.retry?.inPlaceAttempts ?? 5,
       initialBackoffMs: options.retry?.initialBackoffMs ?? 100,
@@ -266,7 +278,7 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
       // and could not commit is forgotten: committed later it could move a partition back over
       // another member's progress (a frozen member that rejoins and gets the partition back),
       // leaving lag that never drains. Whoever owns the record now handles it again.
-      this.generation++;
+      for (const lane of this.lanes.values()) lane.cancelFrom();
       this.handled.clear();
       this.committedOffsets.clear();
       this.h.ready = true;
@@ -308,7 +320,7 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
 
   private async shutdown(): Promise<void> {
     this.setState('stopping');
-    this.stopping = true; // batches stop after their current record and commit it themselves
+    this.stopping = true;
     this.stopSignal.abort();
     for (const t of this.resumeTimers.values()) clearTimeout(t);
     this.resumeTimers.clear();
@@ -317,9 +329,11 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     try {
       const consumer = this.consumer;
       if (consumer) {
-        // Everything handled by finished batches, while the consumer still runs.
+        // Records waiting in a lane do not start; running ones finish (a retry wait is cut short).
+        await Promise.all([...this.lanes.values()].map((lane) => lane.stop()));
+        // Everything handled, while the consumer still runs and owns its partitions.
         await this.commit((offsets) => consumer.commitOffsets(offsets));
-        // kafkajs: stops the fetchers, waits for in-flight batches, leaves the group, disconnects.
+        // kafkajs: stops the fetchers, leaves the group, disconnects.
         await consumer.disconnect();
       }
     } finally {
@@ -330,112 +344,82 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     }
   }
 
-  private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { topic, partition } = payload.batch;
-    const tp = `${topic}/${partition}`;
-    const generation = this.generation;
-    try {
-      await this.consumeBatch(payload, tp, generation);
-    } finally {
-      if (this.stopping) {
-        // The runner no longer commits once stopping; the batch's own handle still can.
-        await this.commit((offsets) => payload.commitOffsetsIfNecessary({ topics: byTopic(offsets) }));
-      }
-    }
-  }
-
-  private async consumeBatch(payload: EachBatchPayload, tp: string, generation: number): Promise<void> {
-    const ordering = this.opts.ordering ?? 'partition';
-    if (ordering === 'partition') return this.consumeInOrder(payload, tp, generation);
-    return this.consumeConcurrently(payload, tp, generation, ordering, this.opts.maxInFlightPerPartition ?? 32);
-  }
-
-  private async consumeInOrder(payload: EachBatchPayload, tp: string, generation: number): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale } = payload;
-    const { topic, partition } = batch;
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale() || this.stopping) return;
-      const step = await this.processRecord(topic, partition, message, heartbeat);
-      if (step === 'done') {
-        this.markHandled(payload, tp, message, generation);
-        await heartbeat();
-        continue;
-      }
-      if (step === 'abort') return; // shutting down: leave it unresolved, the next owner gets it
-      this.scheduleRedelivery(payload, tp, message);
-      return;
-    }
-  }
-
   /**
-   * Records of different keys (or all records, for 'none') run at once, up to `limit`. The
-   * offset watermark only moves over a contiguous run of finished records, so nothing after an
-   * unfinished one is committed. A record whose retries ran out blocks its key; once the rest
-   * in flight are done the partition rewinds to it (records after it may be handled again,
-   * which idempotent handlers absorb).
+   * Hands the batch to its partition's lane and returns: kafkajs fetches the next batch only
+   * when every batch of the last fetch returned, so awaiting the handlers here let one slow
+   * record hold every partition. kafkajs' resolved offset only moves the fetch position; what is
+   * committed is the lane's watermark (see markHandled).
    */
-  private async consumeConcurrently(payload: EachBatchPayload, tp: string, generation: number, ordering: 'key' | 'none', limit: number): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale } = payload;
-    const { topic, partition } = batch;
-    const msgs = batch.messages;
-    const done: boolean[] = new Array(msgs.length).fill(false);
-    let watermark = 0;
-    let failedAt: number | undefined;
-    let aborted = false;
-    const blocked = new Set<string>();
-    const tails = new Map<string, Promise<void>>();
-    const inFlight = new Set<Promise<void>>();
-    const advance = () => {
-      while (watermark < msgs.length && done[watermark]) this.markHandled(payload, tp, msgs[watermark++], generation);
-    };
-    for (let i = 0; i < msgs.length; i++) {
-      while (inFlight.size >= limit) await Promise.race(inFlight);
-      if (!isRunning() || isStale() || this.stopping || aborted || failedAt !== undefined) break;
-      const message = msgs[i];
-      const key = ordering === 'key' && message.key ? message.key.toString('latin1') : `#${i}`;
-      const task = (tails.get(key) ?? Promise.resolve()).then(async () => {
-        if (blocked.has(key) || aborted) return;
-        const step = await this.processRecord(topic, partition, message, heartbeat).catch(() => 'redeliver' as const);
-        if (step === 'done') {
-          done[i] = true;
-          advance();
-        } else if (step === 'abort') {
-          aborted = true;
-        } else {
-          blocked.add(key);
-          if (failedAt === undefined || i < failedAt) failedAt = i;
-        }
-      });
-      tails.set(key, task);
-      const tracked: Promise<void> = task.finally(() => inFlight.delete(tracked));
-      inFlight.add(tracked);
-      await heartbeat();
-    }
-    await Promise.all(inFlight);
-    if (failedAt !== undefined && !aborted && !this.stopping) this.scheduleRedelivery(payload, tp, msgs[failedAt]);
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { topic, partition, messages } = payload.batch;
+    if (this.stopping || !payload.isRunning() || payload.isStale() || messages.length === 0) return;
+    const tp = `${topic}/${partition}`;
+    const lane = this.laneFor(topic, partition);
+    this.heartbeats.set(tp, payload.heartbeat);
+    lane.accept(messages);
+    payload.resolveOffset(messages[messages.length - 1].offset);
+    // Back-pressure: a partition whose records pile up is not fetched until they drain.
+    if (lane.buffered >= this.highWater) this.pausePartition(tp, 'backlog');
   }
 
-  private markHandled(payload: EachBatchPayload, tp: string, message: KafkaMessage, generation: number): void {
-    const { topic, partition } = payload.batch;
-    payload.resolveOffset(message.offset);
-    if (generation !== this.generation) return; // fetched before the last rebalance: see GROUP_JOIN
-    this.handled.set(tp, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
+  private laneFor(topic: string, partition: number): Lane<KafkaMessage> {
+    const tp = `${topic}/${partition}`;
+    let lane = this.lanes.get(tp);
+    if (lane) return lane;
+    const ordering = this.opts.ordering ?? 'partition';
+    const heartbeat = () => (this.heartbeats.get(tp)?.() ?? Promise.resolve()).catch(() => undefined);
+    lane = new Lane<KafkaMessage>({
+      limit: ordering === 'partition' ? 1 : (this.opts.maxInFlightPerPartition ?? 32),
+      keyOf: (m, offset) => (ordering === 'partition' ? '' : ordering === 'key' && m.key ? m.key.toString('latin1') : `#${offset}`),
+      run: (m) => this.processRecord(topic, partition, m, heartbeat),
+      onHandled: (m) => this.markHandled(topic, partition, m),
+      onFailed: (m) => this.scheduleRedelivery(topic, partition, m),
+      onSettled: () => {
+        if (lane!.buffered <= this.highWater >> 1) this.resumePartition(tp, 'backlog');
+      },
+    });
+    this.lanes.set(tp, lane);
+    return lane;
+  }
+
+  private pausePartition(tp: string, reason: 'backlog' | 'redelivery'): void {
+    const reasons = this.pauses.get(tp) ?? new Set();
+    if (reasons.size === 0) this.consumer?.pause([splitTp(tp)]);
+    reasons.add(reason);
+    this.pauses.set(tp, reasons);
+  }
+
+  private resumePartition(tp: string, reason: 'backlog' | 'redelivery'): void {
+    const reasons = this.pauses.get(tp);
+    if (!reasons?.delete(reason) || reasons.size > 0 || this.closing) return;
+    this.pauses.delete(tp);
+    this.consumer?.resume([splitTp(tp)]);
+  }
+
+  private markHandled(topic: string, partition: number, message: KafkaMessage): void {
+    this.handled.set(`${topic}/${partition}`, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
     this.scheduleCommit();
-    this.redeliveryRounds.delete(tp);
+    this.redeliveryRounds.delete(`${topic}/${partition}`);
     this.h.lastHandledAt = Date.now();
   }
 
-  /** Retries ran out: rewind to this record and pause the partition for a while. Nothing is skipped, and nothing spins. */
-  private scheduleRedelivery(payload: EachBatchPayload, tp: string, message: KafkaMessage): void {
-    const { topic, partition } = payload.batch;
+  /**
+   * Retries ran out: the lane dropped this record and everything after it; fetch again from it
+   * after a pause that doubles per round. Nothing is skipped, and nothing spins. Records after it
+   * that already ran may run again, which idempotent handlers absorb.
+   */
+  private scheduleRedelivery(topic: string, partition: number, message: KafkaMessage): void {
+    const tp = `${topic}/${partition}`;
     const rounds = (this.redeliveryRounds.get(tp) ?? 0) + 1;
     this.redeliveryRounds.set(tp, rounds);
     const delay = Math.min(this.retry.redeliveryBackoffMs * 2 ** (rounds - 1), this.retry.maxRedeliveryBackoffMs);
+    this.pausePartition(tp, 'redelivery');
     this.consumer!.seek({ topic, partition, offset: message.offset });
-    const resume = payload.pause();
+    const previous = this.resumeTimers.get(tp);
+    if (previous) clearTimeout(previous);
     const timer = setTimeout(() => {
       this.resumeTimers.delete(tp);
-      if (!this.closing) resume();
+      this.resumePartition(tp, 'redelivery');
     }, delay);
     timer.unref();
     this.resumeTimers.set(tp, timer);
@@ -599,10 +583,9 @@ function ageOf(message: KafkaMessage): number {
   return Number.isFinite(ts) && ts > 0 ? Date.now() - ts : 0;
 }
 
-function byTopic(offsets: Array<{ topic: string; partition: number; offset: string }>): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
-  const m = new Map<string, Array<{ partition: number; offset: string }>>();
-  for (const o of offsets) m.set(o.topic, [...(m.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
-  return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+function splitTp(tp: string): { topic: string; partitions: number[] } {
+  const at = tp.lastIndexOf('/');
+  return { topic: tp.slice(0, at), partitions: [Number(tp.slice(at + 1))] };
 }
 
 /** kafkajs may give repeated headers as arrays; decoders see the first value. */
