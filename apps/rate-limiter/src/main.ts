@@ -8,4 +8,6 @@ import { AppModule } from './app.module';
 export const TOPICS: readonly TopicKind[] = ['session-events', 'control-events'];
 
 const config = loadConfigOrExit('rate-limiter');
-void bootstrapService({ config, module: AppModule.register(config), transport: { topics: TOPICS } });
+// Sessions keep their order; other sessions' events run at once, so a tool's admissions
+// gather into one transaction (see AdmissionService.submit).
+void bootstrapService({ config, module: AppModule.register(config), transport: { topics: TOPICS, ordering: 'key', maxInFlightPerPartition: 64 } });
