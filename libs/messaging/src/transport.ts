@@ -384,7 +384,8 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
 
   private pausePartition(tp: string, reason: 'backlog' | 'redelivery'): void {
     const reasons = this.pauses.get(tp) ?? new Set();
-    if (reasons.size === 0) this.consumer?.pause([splitTp(tp)]);
+    // Every time, not only the first: pausing twice is harmless, a pause lost in a rejoin is not.
+    this.consumer?.pause([splitTp(tp)]);
     reasons.add(reason);
     this.pauses.set(tp, reasons);
   }
