@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       description: 'audit replay from Postgres: fold every session event through the session decider; one 40-event session timeline',
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.split(' ').slice(0, 2).join(' '), loadavg1m: Number(loadavg()[0].toFixed(2)), node: process.version, platform: process.platform },
-      settings: { events: total, sessions, eventsPerSession: PER_SESSION, foldRuns: RUNS, read: 'one streamed SELECT of canon, folded per row', timelines: TIMELINES },
+      settings: { events: total, sessions, eventsPerSession: PER_SESSION, foldRuns: RUNS, nodeFlags: process.execArgv, read: 'one streamed SELECT of canon, folded per row', timelines: TIMELINES },
       target: { foldEventsPerSec: 250000, timelineP99Ms: 5 },
       fold: { medianEventsPerSec: median.eventsPerSec, bestEventsPerSec: best.eventsPerSec, runs: folds },
       timeline: { p50Ms: +pct(lat, 50).toFixed(3), p90Ms: +pct(lat, 90).toFixed(3), p99Ms: +pct(lat, 99).toFixed(3), maxMs: +lat[lat.length - 1].toFixed(3) },
