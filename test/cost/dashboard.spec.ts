@@ -1,19 +1,20 @@
 /**
  * The dashboard renders real data in the machine's Chromium (Debian `chromium`, driven by
  * playwright-core): the service fed a known workload, the page loaded with an analyst key,
- * the tenant table and four uPlot charts drawn; a screenshot is kept in docs/dashboard.png.
+ * the tenant table and four uPlot charts drawn. The screenshot goes to .agentplane/ (a test run
+ * leaves the tree clean); `UPDATE_DOCS=1 npm test -- dashboard` refreshes docs/dashboard.png.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { waitForKafka } from '../support';
 import { DIST } from '../platform/helpers';
 import { costEnv, disposeEnv, KEYS, knownWorkload, publish, setEventClock, startCost, step, tool, waitFor, type CostEnv } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOT = resolve(DIST, '..', 'docs', 'dashboard.png');
+const SCREENSHOT = resolve(DIST, '..', process.env.UPDATE_DOCS === '1' ? 'docs' : '.agentplane', 'dashboard.png');
 
 /** Installs Debian's chromium when missing and we may (root); otherwise the test is skipped, saying why. */
 function ensureChromium(): string | undefined {
@@ -85,6 +86,7 @@ test('the dashboard renders real data in Chromium', { skip, timeout: 120_000 }, 
     assert.deepEqual(errors, [], 'no script errors');
     assert.deepEqual(external, [], 'everything is served by the service (no CDN)');
 
+    rmSync(SCREENSHOT, { force: true }); // a screenshot from an earlier run must not pass for this one
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.ok(existsSync(SCREENSHOT));
 
