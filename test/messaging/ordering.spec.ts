@@ -76,6 +76,18 @@ async function start(
   return { app, transport };
 }
 
+/** Clears what earlier tests recorded and scripted; a new topic and dead-letter topic. */
+async function freshTopics(partitions: number): Promise<{ topic: string; dlq: string }> {
+  handled.length = 0;
+  maxInFlight = 0;
+  slow.clear();
+  failTimes.clear();
+  const topic = randomTopic();
+  const dlq = randomTopic('dlq');
+  await admin.createTopics([topic, dlq], partitions);
+  return { topic, dlq };
+}
+
 /** A gate the handler of record `n` waits on; returns the function that opens it. */
 function gate(n: number): () => void {
   let open!: () => void;
@@ -129,13 +141,7 @@ describe('transport ordering modes (real broker)', { timeout: 120_000 }, () => {
   });
 
   it("'none': independent records all run at once up to the limit", async () => {
-    handled.length = 0;
-    maxInFlight = 0;
-    slow.clear();
-    failTimes.clear();
-    const topic = randomTopic();
-    const dlq = randomTopic('dlq');
-    await admin.createTopics([topic, dlq], 1);
+    const { topic, dlq } = await freshTopics(1);
     for (let n = 100; n < 132; n++) slow.set(n, 300);
     await producer.publish(topic, Array.from({ length: 32 }, (_, i) => makeTestEvent<PingEvent>('agentplane.test.pinged', { n: 100 + i }, 'same-key')));
     const { app } = await start(topic, dlq, 'none');
@@ -148,12 +154,7 @@ describe('transport ordering modes (real broker)', { timeout: 120_000 }, () => {
     }
   });
   it("'partition': a record stuck in one partition does not stop another partition's records published after it", async () => {
-    handled.length = 0;
-    slow.clear();
-    failTimes.clear();
-    const topic = randomTopic();
-    const dlq = randomTopic('dlq');
-    await admin.createTopics([topic, dlq], 2);
+    const { topic, dlq } = await freshTopics(2);
     const openStuck = gate(300);
     const { app } = await start(topic, dlq, 'partition');
     try {
@@ -173,12 +174,7 @@ describe('transport ordering modes (real broker)', { timeout: 120_000 }, () => {
   });
 
   it('a partition whose records pile up is paused, and resumed once they drain; nothing is lost or handled twice', async () => {
-    handled.length = 0;
-    slow.clear();
-    failTimes.clear();
-    const topic = randomTopic();
-    const dlq = randomTopic('dlq');
-    await admin.createTopics([topic, dlq], 1);
+    const { topic, dlq } = await freshTopics(1);
     const openFirst = gate(400);
     await producer.publishRaw(topic, Array.from({ length: 60 }, (_, i) => ({ partition: 0, key: `k${400 + i}`, value: ping(400 + i) })));
     const { app, transport } = await start(topic, dlq, 'partition', { maxBufferedPerPartition: 10 });

@@ -115,6 +115,7 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
     if (tool) return this.submit(tool, { kind: 'outcome', e });
     await this.tx(async (m) => void (await markProcessed(m, e.id, e.type)));
   }
+
   async onGuardrail(e: BudgetGuardrailTripped | BudgetGuardrailCleared): Promise<void> {
     const tripped = e.type === 'agentplane.budget.guardrail.tripped';
     await this.tx(async (m) => {

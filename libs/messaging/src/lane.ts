@@ -82,11 +82,6 @@ export class Lane<R extends LaneRecord> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
-  /** Resolves when nothing runs (records may still wait). */
-  async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
-  }
-
   private pump(): void {
     while (this.scheduled < this.deps.limit && this.waitingHead < this.waiting.length) {
       const entry = this.waiting[this.waitingHead++];

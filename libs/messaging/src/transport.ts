@@ -354,16 +354,15 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     const { topic, partition, messages } = payload.batch;
     if (this.stopping || !payload.isRunning() || payload.isStale() || messages.length === 0) return;
     const tp = `${topic}/${partition}`;
-    const lane = this.laneFor(topic, partition);
+    const lane = this.laneFor(topic, partition, tp);
     this.heartbeats.set(tp, payload.heartbeat);
     lane.accept(messages);
     payload.resolveOffset(messages[messages.length - 1].offset);
     // Back-pressure: a partition whose records pile up is not fetched until they drain.
-    if (lane.buffered >= this.highWater) this.pausePartition(tp, 'backlog');
+    if (lane.buffered >= this.highWater) this.pausePartition(topic, partition, 'backlog');
   }
 
-  private laneFor(topic: string, partition: number): Lane<KafkaMessage> {
-    const tp = `${topic}/${partition}`;
+  private laneFor(topic: string, partition: number, tp: string): Lane<KafkaMessage> {
     let lane = this.lanes.get(tp);
     if (lane) return lane;
     const ordering = this.opts.ordering ?? 'partition';
@@ -375,32 +374,35 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
       onHandled: (m) => this.markHandled(topic, partition, m),
       onFailed: (m) => this.scheduleRedelivery(topic, partition, m),
       onSettled: () => {
-        if (lane!.buffered <= this.highWater >> 1) this.resumePartition(tp, 'backlog');
+        if (lane!.buffered <= this.highWater >> 1) this.resumePartition(topic, partition, 'backlog');
       },
     });
     this.lanes.set(tp, lane);
     return lane;
   }
 
-  private pausePartition(tp: string, reason: 'backlog' | 'redelivery'): void {
+  private pausePartition(topic: string, partition: number, reason: 'backlog' | 'redelivery'): void {
+    const tp = `${topic}/${partition}`;
     const reasons = this.pauses.get(tp) ?? new Set();
     // Every time, not only the first: pausing twice is harmless, a pause lost in a rejoin is not.
-    this.consumer?.pause([splitTp(tp)]);
+    this.consumer?.pause([{ topic, partitions: [partition] }]);
     reasons.add(reason);
     this.pauses.set(tp, reasons);
   }
 
-  private resumePartition(tp: string, reason: 'backlog' | 'redelivery'): void {
+  private resumePartition(topic: string, partition: number, reason: 'backlog' | 'redelivery'): void {
+    const tp = `${topic}/${partition}`;
     const reasons = this.pauses.get(tp);
     if (!reasons?.delete(reason) || reasons.size > 0 || this.closing) return;
     this.pauses.delete(tp);
-    this.consumer?.resume([splitTp(tp)]);
+    this.consumer?.resume([{ topic, partitions: [partition] }]);
   }
 
   private markHandled(topic: string, partition: number, message: KafkaMessage): void {
-    this.handled.set(`${topic}/${partition}`, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
+    const tp = `${topic}/${partition}`;
+    this.handled.set(tp, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
     this.scheduleCommit();
-    this.redeliveryRounds.delete(`${topic}/${partition}`);
+    this.redeliveryRounds.delete(tp);
     this.h.lastHandledAt = Date.now();
   }
 
@@ -414,13 +416,13 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
     const rounds = (this.redeliveryRounds.get(tp) ?? 0) + 1;
     this.redeliveryRounds.set(tp, rounds);
     const delay = Math.min(this.retry.redeliveryBackoffMs * 2 ** (rounds - 1), this.retry.maxRedeliveryBackoffMs);
-    this.pausePartition(tp, 'redelivery');
+    this.pausePartition(topic, partition, 'redelivery');
     this.consumer!.seek({ topic, partition, offset: message.offset });
     const previous = this.resumeTimers.get(tp);
     if (previous) clearTimeout(previous);
     const timer = setTimeout(() => {
       this.resumeTimers.delete(tp);
-      this.resumePartition(tp, 'redelivery');
+      this.resumePartition(topic, partition, 'redelivery');
     }, delay);
     timer.unref();
     this.resumeTimers.set(tp, timer);
@@ -584,10 +586,6 @@ function ageOf(message: KafkaMessage): number {
   return Number.isFinite(ts) && ts > 0 ? Date.now() - ts : 0;
 }
 
-function splitTp(tp: string): { topic: string; partitions: number[] } {
-  const at = tp.lastIndexOf('/');
-  return { topic: tp.slice(0, at), partitions: [Number(tp.slice(at + 1))] };
-}
 
 /** kafkajs may give repeated headers as arrays; decoders see the first value. */
 export function flattenHeaders(headers: IHeaders | undefined): MessageHeaders {
