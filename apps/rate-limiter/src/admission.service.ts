@@ -131,7 +131,7 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
   async onCircuit(e: ToolCircuitChanged): Promise<void> {
     const tool = this.registry.get(e.data.tool);
     if (!tool) return;
-    await this.tx(async (m, out) => {
+    await this.tx(async (m, out, writes) => {
       if (!(await markProcessed(m, e.id, e.type))) return;
       await m.query(
         `INSERT INTO tools (tool, tokens, updated_ms, circuit) VALUES ($1, $3, ${NOW_MS}, $2)
@@ -139,7 +139,7 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
         [tool.name, e.data.state, tool.rateLimit.burst],
       );
       // Open: queued calls of the tool are rejected now, not when they would have run.
-      await this.pumpLocked(m, tool, out);
+      await this.pumpLocked(m, tool, out, writes);
     });
     this.log.log(`circuit of ${tool.name} is ${e.data.state}`);
   }
@@ -185,9 +185,11 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /**
-   * One transaction for a batch of a tool's work: dedupe, circuit, guardrails and the clock in
-   * one statement; queue the new calls, free the finished ones and take the tool's lock in a
-   * second; then one pump (read the queue, write the plan back), publish, commit.
+   * One transaction for a batch of a tool's work, three statements before the publish: dedupe,
+   * guardrails, the clock and the tool's row lock in the first; queue the new calls, free the
+   * finished ones and read the queue in the second (its snapshot is taken under the lock, so it
+   * sees every other instance's committed admissions); the plan's write goes out together with
+   * the publish, then commit.
    */
   private async runBatch(tool: ToolDefinition, works: readonly Work[]): Promise<void> {
     const seen = new Set<string>();
@@ -200,75 +202,50 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
         events.push(w.e);
       }
     }
-    const wake = await this.tx(async (m, out) => {
-      let nowMs = 0;
+    const wake = await this.tx(async (m, out, writes) => {
+      if (events.length === 0) return (await this.pumpLocked(m, tool, out, writes)).wakeMs;
+      const [pre] = (await m.query(
+        `WITH p AS (INSERT INTO processed_events (event_id, event_type, handled_at)
+                    SELECT u.i, u.t, now() FROM unnest($1::uuid[], $2::text[]) AS u(i, t)
+                    ON CONFLICT (event_id) DO NOTHING RETURNING event_id),
+              t AS (INSERT INTO tools (tool, tokens, updated_ms) VALUES ($3, $4, ${NOW_MS})
+                    ON CONFLICT (tool) DO NOTHING RETURNING ${LOCK_COLUMNS}),
+              lk AS (SELECT ${LOCK_COLUMNS} FROM tools WHERE tool = $3 FOR UPDATE)
+         SELECT (SELECT coalesce(json_agg(event_id), '[]') FROM p) AS fresh,
+                (SELECT row_to_json(t) FROM t) AS inserted,
+                (SELECT row_to_json(lk) FROM lk) AS locked,
+                (SELECT coalesce(json_object_agg(tenant_id, month), '{}') FROM guardrails WHERE tripped AND tenant_id = ANY($5::text[])) AS guardrails`,
+        [events.map((e) => e.id), events.map((e) => e.type), tool.name, tool.rateLimit.burst, [...new Set(events.map((e) => e.data.tenantId))]],
+      )) as Array<{ fresh: string[]; inserted: ToolRow | null; locked: ToolRow | null; guardrails: Record<string, string> }>;
+      // Neither: another instance created the row after this statement's snapshot; lock it now.
+      const row = pre!.inserted ?? pre!.locked ?? (await lockTool(m, tool.name));
+      if (!row) return undefined;
+      const fresh = new Set(pre!.fresh);
       const toQueue: ToolCallRequested[] = [];
       const toFree: Array<ToolCallSucceeded | ToolCallFailed> = [];
-      if (events.length > 0) {
-        const [pre] = (await m.query(
-          `WITH p AS (INSERT INTO processed_events (event_id, event_type, handled_at)
-                      SELECT u.i, u.t, now() FROM unnest($1::uuid[], $2::text[]) AS u(i, t)
-                      ON CONFLICT (event_id) DO NOTHING RETURNING event_id),
-                t AS (INSERT INTO tools (tool, tokens, updated_ms) VALUES ($3, $4, ${NOW_MS})
-                      ON CONFLICT (tool) DO NOTHING RETURNING circuit)
-           SELECT (SELECT coalesce(json_agg(event_id), '[]') FROM p) AS fresh,
-                  COALESCE((SELECT circuit FROM t), (SELECT circuit FROM tools WHERE tool = $3)) AS circuit,
-                  (SELECT coalesce(json_object_agg(tenant_id, month), '{}') FROM guardrails WHERE tripped AND tenant_id = ANY($5::text[])) AS guardrails,
-                  ${NOW_MS} AS now_ms`,
-          [events.map((e) => e.id), events.map((e) => e.type), tool.name, tool.rateLimit.burst, [...new Set(events.map((e) => e.data.tenantId))]],
-        )) as Array<{ fresh: string[]; circuit: string | null; guardrails: Record<string, string>; now_ms: number }>;
-        const fresh = new Set(pre!.fresh);
-        nowMs = Number(pre!.now_ms);
-        const calls = new Set<string>();
-        for (const e of events) {
-          if (!fresh.has(e.id)) continue;
-          if (e.type !== 'agentplane.tool.call.requested') {
-            toFree.push(e);
-            continue;
-          }
-          const d = e.data;
-          const guardrail = pre!.guardrails[d.tenantId];
-          if (pre!.circuit === 'open') out.push(this.rejected(d, 'circuit_open', `circuit breaker of ${tool.name} is open`, e.id, e.traceparent));
-          else if (!(d.essential || tool.essential) && guardrail !== undefined) {
-            out.push(this.rejected(d, 'budget_exceeded', `budget guardrail of tenant ${d.tenantId} tripped for ${guardrail}; ${tool.name} is not essential`, e.id, e.traceparent));
-          } else if (!calls.has(key(d.sessionId, d.callId))) {
-            calls.add(key(d.sessionId, d.callId));
-            toQueue.push(e);
-          }
+      const calls = new Set<string>();
+      for (const e of events) {
+        if (!fresh.has(e.id)) continue;
+        if (e.type !== 'agentplane.tool.call.requested') {
+          toFree.push(e);
+          continue;
+        }
+        const d = e.data;
+        const guardrail = pre!.guardrails[d.tenantId];
+        if (row.circuit === 'open') out.push(this.rejected(d, 'circuit_open', `circuit breaker of ${tool.name} is open`, e.id, e.traceparent));
+        else if (!(d.essential || tool.essential) && guardrail !== undefined) {
+          out.push(this.rejected(d, 'budget_exceeded', `budget guardrail of tenant ${d.tenantId} tripped for ${guardrail}; ${tool.name} is not essential`, e.id, e.traceparent));
+        } else if (!calls.has(key(d.sessionId, d.callId))) {
+          calls.add(key(d.sessionId, d.callId));
+          toQueue.push(e);
         }
       }
       if (toQueue.length === 0 && toFree.length === 0 && !pump) return undefined;
-      // Queue the new calls, free the finished ones and take the tool's row lock in one statement.
-      const [locked] = (await m.query(
-        `WITH ins AS (INSERT INTO calls (session_id, call_id, tenant_id, tool, status, request, cause_id, traceparent, queued_ms)
-                      SELECT u.s, u.c, u.t, $1, 'queued', u.r::jsonb, u.ca, u.tp, $2
-                      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[]) AS u(s, c, t, r, ca, tp)
-                      ON CONFLICT DO NOTHING RETURNING session_id, call_id),
-              freed AS (UPDATE calls SET status = 'done', done_ms = ${NOW_MS} FROM unnest($9::text[], $10::text[]) AS u(s, c)
-                        WHERE calls.session_id = u.s AND calls.call_id = u.c AND calls.status IN ('admitted', 'queued') RETURNING 1)
-         SELECT (SELECT coalesce(json_agg(json_build_array(session_id, call_id)), '[]') FROM ins) AS inserted,
-                (SELECT count(*) FROM freed)::int AS freed, ${LOCK_COLUMNS} FROM tools WHERE tool = $1 FOR UPDATE`,
-        [
-          tool.name,
-          nowMs,
-          toQueue.map((e) => e.data.sessionId),
-          toQueue.map((e) => e.data.callId),
-          toQueue.map((e) => e.data.tenantId),
-          toQueue.map((e) => JSON.stringify(e.data)),
-          toQueue.map((e) => e.id),
-          toQueue.map((e) => e.traceparent ?? null),
-          toFree.map((e) => e.data.sessionId),
-          toFree.map((e) => e.data.callId),
-        ],
-      )) as Array<ToolRow & { inserted: Array<[string, string]>; freed: number }>;
-      if (!locked) return undefined;
-      // The same call requested again under a new event id: the first request stands.
-      const inserted = new Set(locked.inserted.map(([s, c]) => key(s, c)));
-      if (inserted.size === 0 && locked.freed === 0 && !pump) return undefined;
-      const r = await this.pumpLocked(m, tool, out, locked);
+      const r = await this.pumpLocked(m, tool, out, writes, row, { toQueue, toFree });
       for (const e of toQueue) {
         const d = e.data;
-        if (!inserted.has(key(d.sessionId, d.callId)) || !r.stillQueued.has(key(d.sessionId, d.callId))) continue;
+        // The same call requested again under a new event id: the first request stands.
+        if (!r.inserted.has(key(d.sessionId, d.callId)) || !r.stillQueued.has(key(d.sessionId, d.callId))) continue;
         out.push(
           makeEvent(
             'agentplane.tool.call.deferred',
@@ -282,41 +259,77 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
     if (wake !== undefined) this.wake(tool.name, wake);
   }
 
-  /** Runs `fn` in a transaction and publishes what it collected before committing. */
-  private async tx<T>(fn: (m: EntityManager, out: Out) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in a transaction, then publishes what it collected while the writes it started
+   * finish (both before commit: a failure of either rolls back, and the redelivered events are
+   * decided again under the same deterministic ids).
+   */
+  private async tx<T>(fn: (m: EntityManager, out: Out, writes: Array<Promise<unknown>>) => Promise<T>): Promise<T> {
     return this.ds.transaction(async (m) => {
       const out: Out = [];
-      const r = await fn(m, out);
-      if (out.length > 0) await this.producer.publish(this.topic, out);
+      const writes: Array<Promise<unknown>> = [];
+      const r = await fn(m, out, writes);
+      await Promise.all(out.length > 0 ? [...writes, this.producer.publish(this.topic, out)] : writes);
       return r;
     });
   }
 
   /**
-   * Plans and applies admissions for one tool under its row lock (every instance serialises
-   * here, so the buckets and the concurrency count are global). `locked` is the tool's row
-   * when the caller already holds its lock. Three statements at most: lock, read the queue
-   * with what planning needs, write the plan back.
+   * Plans admissions for one tool under its row lock (every instance serialises here, so the
+   * buckets and the concurrency count are global). `locked` is the tool's row when the caller
+   * already holds its lock; `changes` are calls to queue and to free first, in the same
+   * statement that reads the queue. The plan's write is pushed onto `writes`.
    */
   private async pumpLocked(
     m: EntityManager,
     tool: ToolDefinition,
     out: Out,
+    writes: Array<Promise<unknown>>,
     locked?: ToolRow,
-  ): Promise<{ stillQueued: Set<string>; reason?: string; retryAfterMs?: number; wakeMs?: number }> {
-    const row =
-      locked ?? ((await m.query(`SELECT ${LOCK_COLUMNS} FROM tools WHERE tool = $1 FOR UPDATE`, [tool.name])) as ToolRow[])[0];
-    if (!row) return { stillQueued: new Set() };
+    changes: { toQueue: readonly ToolCallRequested[]; toFree: ReadonlyArray<ToolCallSucceeded | ToolCallFailed> } = { toQueue: [], toFree: [] },
+  ): Promise<{ inserted: Set<string>; stillQueued: Set<string>; reason?: string; retryAfterMs?: number; wakeMs?: number }> {
+    const row = locked ?? (await lockTool(m, tool.name));
+    if (!row) return { inserted: new Set(), stillQueued: new Set() };
     const now = Number(row.now_ms);
-    const rows = (await m.query(
-      `SELECT c.session_id, c.call_id, c.tenant_id, c.request, c.cause_id, c.traceparent, c.queued_ms,
-              b.tokens AS bucket_tokens, b.updated_ms AS bucket_updated_ms,
-              (SELECT count(*)::int FROM calls WHERE tool = $1 AND status = 'admitted') AS in_flight
-       FROM calls c LEFT JOIN tenant_buckets b ON b.tool = c.tool AND b.tenant_id = c.tenant_id
-       WHERE c.tool = $1 AND c.status = 'queued' ORDER BY c.queued_ms, c.session_id, c.call_id LIMIT ${PUMP_BATCH}`,
-      [tool.name],
-    )) as Array<Record<string, unknown>>;
-    if (rows.length === 0) return { stillQueued: new Set() };
+    const { toQueue, toFree } = changes;
+    // The new rows are not in this statement's snapshot: the queue is what was there (minus the
+    // calls freed here) plus what `ins` returns; the admitted count likewise minus `fa`.
+    const [res] = (await m.query(
+      `WITH ins AS (INSERT INTO calls (session_id, call_id, tenant_id, tool, status, request, cause_id, traceparent, queued_ms)
+                    SELECT u.s, u.c, u.t, $1, 'queued', u.r::jsonb, u.ca, u.tp, $2
+                    FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[]) AS u(s, c, t, r, ca, tp)
+                    ON CONFLICT DO NOTHING
+                    RETURNING session_id, call_id, tenant_id, request, cause_id, traceparent, queued_ms),
+            fa AS (UPDATE calls SET status = 'done', done_ms = $2 FROM unnest($9::text[], $10::text[]) AS u(s, c)
+                   WHERE calls.session_id = u.s AND calls.call_id = u.c AND calls.status = 'admitted' RETURNING 1),
+            fq AS (UPDATE calls SET status = 'done', done_ms = $2 FROM unnest($9::text[], $10::text[]) AS u(s, c)
+                   WHERE calls.session_id = u.s AND calls.call_id = u.c AND calls.status = 'queued' RETURNING calls.session_id, calls.call_id),
+            q AS (SELECT c.session_id, c.call_id, c.tenant_id, c.request, c.cause_id, c.traceparent, c.queued_ms FROM calls c
+                  WHERE c.tool = $1 AND c.status = 'queued'
+                    AND NOT EXISTS (SELECT 1 FROM fq WHERE fq.session_id = c.session_id AND fq.call_id = c.call_id)
+                  UNION ALL SELECT * FROM ins)
+       SELECT (SELECT coalesce(json_agg(json_build_array(session_id, call_id)), '[]') FROM ins) AS inserted,
+              (SELECT count(*)::int FROM calls WHERE tool = $1 AND status = 'admitted') - (SELECT count(*)::int FROM fa) AS in_flight,
+              (SELECT coalesce(json_agg(r), '[]') FROM (
+                 SELECT q.*, b.tokens AS bucket_tokens, b.updated_ms AS bucket_updated_ms
+                 FROM q LEFT JOIN tenant_buckets b ON b.tool = $1 AND b.tenant_id = q.tenant_id
+                 ORDER BY q.queued_ms, q.session_id, q.call_id LIMIT ${PUMP_BATCH}) r) AS queue`,
+      [
+        tool.name,
+        now,
+        toQueue.map((e) => e.data.sessionId),
+        toQueue.map((e) => e.data.callId),
+        toQueue.map((e) => e.data.tenantId),
+        toQueue.map((e) => JSON.stringify(e.data)),
+        toQueue.map((e) => e.id),
+        toQueue.map((e) => e.traceparent ?? null),
+        toFree.map((e) => e.data.sessionId),
+        toFree.map((e) => e.data.callId),
+      ],
+    )) as Array<{ inserted: Array<[string, string]>; in_flight: number; queue: Array<Record<string, unknown>> }>;
+    const inserted = new Set(res!.inserted.map(([s, c]) => key(s, c)));
+    const rows = res!.queue;
+    if (rows.length === 0) return { inserted, stillQueued: new Set() };
     const queued = rows.map(
       (r): QueuedRow => ({
         sessionId: r.session_id as string,
@@ -345,15 +358,15 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
       } else live.push(q);
     }
     if (live.length === 0) {
-      await applyPlan(m, tool.name, now, { finished });
-      return { stillQueued: new Set() };
+      writes.push(applyPlan(m, tool.name, now, { finished }));
+      return { inserted, stillQueued: new Set() };
     }
 
     const toolLimit: BucketLimit = { rps: tool.rateLimit.rps, burst: tool.rateLimit.burst };
     const tenantLimit: BucketLimit = tool.rateLimit.perTenant ?? toolLimit;
     const plan = planAdmissions({
       queued: live,
-      inFlight: Number(rows[0]!.in_flight),
+      inFlight: Number(res!.in_flight),
       maxConcurrent: tool.rateLimit.maxConcurrent,
       tool: { tokens: Number(row.tokens), updatedMs: Number(row.updated_ms) },
       toolLimit,
@@ -362,7 +375,7 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
       lastTenant: row.last_tenant,
       nowMs: now,
     });
-    await applyPlan(m, tool.name, now, { finished, plan });
+    writes.push(applyPlan(m, tool.name, now, { finished, plan }));
     for (const q of plan.admit) {
       const r = q.request;
       out.push(
@@ -390,10 +403,11 @@ export class AdmissionService implements OnApplicationBootstrap, OnApplicationSh
     }
     const admitted = new Set(plan.admit.map((q) => key(q.sessionId, q.callId)));
     const stillQueued = new Set(live.filter((q) => !admitted.has(key(q.sessionId, q.callId))).map((q) => key(q.sessionId, q.callId)));
-    if (stillQueued.size === 0 && queued.length < PUMP_BATCH) return { stillQueued };
+    if (stillQueued.size === 0 && queued.length < PUMP_BATCH) return { inserted, stillQueued };
     // Capped by concurrency: the next outcome pumps again; the sweep covers a lost wake-up.
     const wakeMs = plan.blocked?.retryAfterMs !== undefined ? Math.max(1, plan.blocked.retryAfterMs) : queued.length >= PUMP_BATCH ? 1 : undefined;
     return {
+      inserted,
       stillQueued,
       ...(plan.blocked ? { reason: plan.blocked.reason } : {}),
       retryAfterMs: plan.blocked?.retryAfterMs ?? 50,
@@ -457,6 +471,11 @@ function key(sessionId: string, callId: string): string {
 const NOW_MS = `(extract(epoch FROM clock_timestamp()) * 1000)::float8`;
 /** What planning needs of a tool's row, read under its lock (with the clock at that moment). */
 const LOCK_COLUMNS = `tokens, updated_ms, last_tenant, circuit, ${NOW_MS} AS now_ms`;
+
+/** Takes the tool's row lock; undefined when the tool has no row yet. */
+async function lockTool(m: EntityManager, tool: string): Promise<ToolRow | undefined> {
+  return ((await m.query(`SELECT ${LOCK_COLUMNS} FROM tools WHERE tool = $1 FOR UPDATE`, [tool])) as ToolRow[])[0];
+}
 
 interface ToolRow {
   tokens: number;
