@@ -14,7 +14,7 @@ import { decode, makeEvent, uuidv7 } from '@agentplane/contracts';
 import { createKafka, EventProducer } from '@agentplane/messaging';
 import { startToolServer } from '../test/fixtures/tool-server';
 import { startStack } from '../test/support/stack';
-import { arg, latencyStats } from './lib/agent-load';
+import { arg, kafkaPid, latencyStats, postgresPids, ProcMonitor, type ProcRef } from './lib/agent-load';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const MODE = arg('mode', 'both');
@@ -34,6 +34,27 @@ const WORKFLOW = {
   ],
 };
 
+/**
+ * Time between consecutive events of a session (producer timestamps, 1 ms resolution), grouped
+ * by the pair of event types: the step of the service that reacted to the first one.
+ */
+function transitions(trail: Map<string, Array<{ type: string; at: number }>>): Record<string, Record<string, number>> {
+  const gaps = new Map<string, number[]>();
+  for (const events of trail.values()) {
+    for (let i = 1; i < events.length; i++) {
+      const key = `${events[i - 1].type} → ${events[i].type}`;
+      const list = gaps.get(key) ?? [];
+      list.push(events[i].at - events[i - 1].at);
+      gaps.set(key, list);
+    }
+  }
+  const out: Record<string, Record<string, number>> = {};
+  for (const [key, ms] of gaps) {
+    const s = latencyStats(ms);
+    out[key] = { count: s.count, p50Ms: s.p50Ms, p90Ms: s.p90Ms, p99Ms: s.p99Ms };
+  }
+  return out;
+}
 
 async function main(): Promise<void> {
   const tools = await startToolServer({ port: 0 });
@@ -44,6 +65,10 @@ async function main(): Promise<void> {
   await producer.connect();
   const waiting = new Map<string, { t0: number; done: (ms: number) => void }>();
   let events = 0;
+  // Sequential mode: each session's events with their producer timestamps, for the per-transition
+  // breakdown (which service's step the time goes to).
+  const trail = new Map<string, Array<{ type: string; at: number }>>();
+  let tracing = false;
   const consumer = kafka.consumer({ groupId: `bench-w2-${uuidv7()}`, maxWaitTimeInMs: 10 });
   await consumer.connect();
   await consumer.subscribe({ topics: [stack.topic('session-events')], fromBeginning: false });
@@ -53,6 +78,7 @@ async function main(): Promise<void> {
       events++;
       const d = decode(message.value);
       if (!d.ok) return;
+      if (tracing && d.event.subject) trail.get(d.event.subject)?.push({ type: d.event.type.replace('agentplane.', ''), at: Number(message.timestamp) });
       if (d.event.type === 'agentplane.session.completed' || d.event.type === 'agentplane.session.failed' || d.event.type === 'agentplane.session.rejected') {
         const w = waiting.get(d.event.subject!);
         if (w) {
@@ -71,6 +97,7 @@ async function main(): Promise<void> {
       const sessionId = uuidv7();
       const e = makeEvent('agentplane.session.requested', { tenantId: 'acme', sessionId, input: 'bench', workflow: WORKFLOW } as never, { source: 'bench' });
       waiting.set(sessionId, { t0: performance.now(), done });
+      if (tracing) trail.set(sessionId, [{ type: 'session.requested', at: Date.now() }]);
       void producer.publish(stack.topic('session-requests'), e);
     });
 
@@ -84,13 +111,25 @@ async function main(): Promise<void> {
     if (MODE === 'sequential' || MODE === 'both') {
       for (let i = 0; i < WARMUP; i++) await one();
       const lat: number[] = [];
+      tracing = true;
       for (let i = 0; i < SESSIONS; i++) lat.push(await one());
+      tracing = false;
       result.w2 = latencyStats(lat);
       console.table({ 'W2 sequential (ms)': result.w2 });
+      result.w2Transitions = transitions(trail);
+      console.table(result.w2Transitions);
     }
     if (MODE === 'saturate' || MODE === 'both') {
       const lat: number[] = [];
       const e0 = events;
+      // CPU per session per process: what bounds sessions/s once the cores are busy.
+      const procs = new ProcMonitor((): ProcRef[] => [
+        ...Object.entries(stack.procs).map(([name, p]) => ({ name, pid: p.child.pid! })),
+        ...(kafkaPid() !== undefined ? [{ name: 'kafka', pid: kafkaPid()! }] : []),
+        ...postgresPids().map((pid) => ({ name: 'postgres', pid })),
+        { name: 'load generator + tools', pid: process.pid },
+      ]);
+      procs.begin();
       const t0 = performance.now();
       const end = t0 + SECONDS * 1000;
       await Promise.all(
@@ -99,6 +138,9 @@ async function main(): Promise<void> {
         }),
       );
       const secs = (performance.now() - t0) / 1000;
+      const cpu = procs.end();
+      const cpuMsPerSession = Object.fromEntries(Object.entries(cpu).map(([name, f]) => [name, Math.round((f.cpuSeconds * 1000 * 10) / Math.max(1, lat.length)) / 10]));
+      cpuMsPerSession.total = Math.round(Object.values(cpuMsPerSession).reduce((a, b) => a + b, 0) * 10) / 10;
       result.w4 = {
         concurrency: CONCURRENCY,
         seconds: Math.round(secs * 10) / 10,
@@ -106,9 +148,12 @@ async function main(): Promise<void> {
         hopsPerSec: Math.round(((lat.length * HOPS_PER_SESSION) / secs) * 10) / 10,
         eventsPerSec: Math.round(((events - e0) / secs) * 10) / 10,
         latency: latencyStats(lat),
+        cpuPct: Object.fromEntries(Object.entries(cpu).map(([name, f]) => [name, f.cpuPct])),
+        cpuMsPerSession,
       };
-      console.table({ 'W4 saturation': { ...(result.w4 as Record<string, unknown>), latency: undefined } });
+      console.table({ 'W4 saturation': { ...(result.w4 as Record<string, unknown>), latency: undefined, cpuPct: undefined, cpuMsPerSession: undefined } });
       console.table({ 'W4 latency (ms)': (result.w4 as { latency: Record<string, number> }).latency });
+      console.table({ 'W4 CPU ms per session': cpuMsPerSession });
     }
     result.loadavgAtEnd = loadavg();
     mkdirSync(dirname(OUT), { recursive: true });
