@@ -85,6 +85,11 @@ export class IdempotencyStore {
     const now = `(extract(epoch FROM clock_timestamp()) * 1000)::float8`;
     // One statement (a round trip per attempt is the cost that matters): a tool seen for the
     // first time gets a full bucket minus this token; otherwise refill, then take one if whole.
+    // Its transaction commits without waiting for the WAL flush (set_config(..., true) lasts
+    // for this statement's own transaction): every attempt of the tool queues on this row's
+    // lock, held until commit, and with the flush inside it the statement was two thirds of the
+    // executor's database time at 200 sessions in flight (W4). A token taken and then lost to
+    // a database crash only lets a few more attempts through in the second after the restart.
     const [row] = (await this.ds.query(
       `WITH ins AS (INSERT INTO rate_buckets (tool, tokens, updated_ms) VALUES ($1, $2::float8 - 1, ${now})
                     ON CONFLICT (tool) DO NOTHING RETURNING 1),
@@ -92,7 +97,8 @@ export class IdempotencyStore {
                     FROM rate_buckets WHERE tool = $1 FOR UPDATE),
             upd AS (UPDATE rate_buckets SET tokens = CASE WHEN cur.t >= 1 THEN cur.t - 1 ELSE cur.t END, updated_ms = cur.n
                     FROM cur WHERE rate_buckets.tool = $1 RETURNING cur.t AS before)
-       SELECT EXISTS (SELECT 1 FROM ins) AS inserted, (SELECT before FROM upd) AS before`,
+       SELECT EXISTS (SELECT 1 FROM ins) AS inserted, (SELECT before FROM upd) AS before,
+              set_config('synchronous_commit', 'off', true) AS async_commit`,
       [tool, burst, rps],
     )) as Array<{ inserted: boolean; before: number | null }>;
     if (row?.inserted) return { ok: true };
