@@ -47,16 +47,24 @@ const V6_RANGES: Array<[string, number, string]> = [
 ];
 for (const [net, prefix] of V4_RANGES) v4.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of V6_RANGES) v6.addSubnet(net, prefix, 'ipv6');
+// One list per range, built once: naming the range is on every call to an allowlisted
+// private or loopback address.
+const labelled = (ranges: Array<[string, number, string]>, family: 'ipv4' | 'ipv6'): Array<[BlockList, string]> =>
+  ranges.map(([net, prefix, label]) => {
+    const one = new BlockList();
+    one.addSubnet(net, prefix, family);
+    return [one, label];
+  });
+const V4_LABELLED = labelled(V4_RANGES, 'ipv4');
+const V6_LABELLED = labelled(V6_RANGES, 'ipv6');
 
 /** Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, Alibaba, AWS IPv6): named in the reason. */
 const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254']);
 const METADATA_NAMES = new Set(['metadata.google.internal', 'metadata', 'metadata.azure.com', 'instance-data', 'instance-data.ec2.internal']);
 
-function rangeOf(ranges: Array<[string, number, string]>, list: BlockList, ip: string, family: 'ipv4' | 'ipv6'): string | undefined {
+function rangeOf(ranges: Array<[BlockList, string]>, list: BlockList, ip: string, family: 'ipv4' | 'ipv6'): string | undefined {
   if (!list.check(ip, family)) return undefined;
-  for (const [net, prefix, label] of ranges) {
-    const one = new BlockList();
-    one.addSubnet(net, prefix, family);
+  for (const [one, label] of ranges) {
     if (one.check(ip, family)) return label;
   }
   return 'special-purpose';
@@ -102,7 +110,7 @@ export function blockedAddressReason(ip: string): string | undefined {
   const fam = isIP(bare);
   if (fam === 4) {
     if (METADATA_ADDRESSES.has(bare)) return `${bare} is a cloud metadata address`;
-    const r = rangeOf(V4_RANGES, v4, bare, 'ipv4');
+    const r = rangeOf(V4_LABELLED, v4, bare, 'ipv4');
     return r ? `${bare} is a ${r} address` : bare === '255.255.255.255' ? `${bare} is the broadcast address` : undefined;
   }
   if (fam === 6) {
@@ -113,7 +121,7 @@ export function blockedAddressReason(ip: string): string | undefined {
       return inner ? `${bare} embeds IPv4 ${embedded}: ${inner}` : undefined;
     }
     if (full && [...METADATA_ADDRESSES].some((m) => isIP(m) === 6 && expandIPv6(m) === full)) return `${bare} is a cloud metadata address`;
-    const r = rangeOf(V6_RANGES, v6, bare, 'ipv6');
+    const r = rangeOf(V6_LABELLED, v6, bare, 'ipv6');
     return r ? `${bare} is a ${r} address` : undefined;
   }
   return `${ip} is not an IP address`;
