@@ -61,9 +61,15 @@ function escapeRefs(v: unknown): unknown {
   return v;
 }
 
+/** Task keys whose last written plan this process remembers (oldest forgotten first). */
+const WRITTEN_MEMORY = 10_000;
+
 /** plan_cache in the planner's schema; the latest successful plan of a task wins. */
 @Injectable()
 export class PlanCacheStore implements PlanCacheReader {
+  /** Task key → the plan (JSON) this process last wrote for it. */
+  private readonly written = new Map<string, string>();
+
   constructor(private readonly ds: DataSource) {}
 
   async get(key: string): Promise<CachedPlan | undefined> {
@@ -75,11 +81,21 @@ export class PlanCacheStore implements PlanCacheReader {
     return r?.plan;
   }
 
+  /**
+   * Writes the plan unless this process already wrote the same plan for the task: sessions of
+   * one task mostly repeat its plan, and rewriting the one row of a popular task queued every
+   * completion on its lock (W3 at 500 in flight: 2.1 ms per write, the largest statement time).
+   */
   async put(e: PlanCacheEntry): Promise<void> {
+    const plan = JSON.stringify(e.plan);
+    if (this.written.get(e.taskKey) === plan) return;
     await this.ds.query(
       `INSERT INTO plan_cache (task_key, tenant_id, template, plan, session_id) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (task_key) DO UPDATE SET plan = EXCLUDED.plan, session_id = EXCLUDED.session_id, updated_at = now()`,
-      [e.taskKey, e.tenantId, e.template, JSON.stringify(e.plan), e.sessionId],
+      [e.taskKey, e.tenantId, e.template, plan, e.sessionId],
     );
+    this.written.delete(e.taskKey);
+    this.written.set(e.taskKey, plan);
+    if (this.written.size > WRITTEN_MEMORY) this.written.delete(this.written.keys().next().value!);
   }
 }
