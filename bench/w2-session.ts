@@ -141,17 +141,20 @@ async function main(): Promise<void> {
       const cpu = procs.end();
       const cpuMsPerSession = Object.fromEntries(Object.entries(cpu).map(([name, f]) => [name, Math.round((f.cpuSeconds * 1000 * 10) / Math.max(1, lat.length)) / 10]));
       cpuMsPerSession.total = Math.round(Object.values(cpuMsPerSession).reduce((a, b) => a + b, 0) * 10) / 10;
-      result.w4 = {
+      const w4 = {
         concurrency: CONCURRENCY,
         seconds: Math.round(secs * 10) / 10,
         sessionsPerSec: Math.round((lat.length / secs) * 10) / 10,
         hopsPerSec: Math.round(((lat.length * HOPS_PER_SESSION) / secs) * 10) / 10,
         eventsPerSec: Math.round(((events - e0) / secs) * 10) / 10,
+      };
+      result.w4 = {
+        ...w4,
         latency: latencyStats(lat),
         cpuPct: Object.fromEntries(Object.entries(cpu).map(([name, f]) => [name, f.cpuPct])),
         cpuMsPerSession,
       };
-      console.table({ 'W4 saturation': { ...(result.w4 as Record<string, unknown>), latency: undefined, cpuPct: undefined, cpuMsPerSession: undefined } });
+      console.table({ 'W4 saturation': w4 });
       console.table({ 'W4 latency (ms)': (result.w4 as { latency: Record<string, number> }).latency });
       console.table({ 'W4 CPU ms per session': cpuMsPerSession });
     }
