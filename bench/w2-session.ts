@@ -148,14 +148,15 @@ async function main(): Promise<void> {
         hopsPerSec: Math.round(((lat.length * HOPS_PER_SESSION) / secs) * 10) / 10,
         eventsPerSec: Math.round(((events - e0) / secs) * 10) / 10,
       };
+      const latency = latencyStats(lat);
       result.w4 = {
         ...w4,
-        latency: latencyStats(lat),
+        latency,
         cpuPct: Object.fromEntries(Object.entries(cpu).map(([name, f]) => [name, f.cpuPct])),
         cpuMsPerSession,
       };
       console.table({ 'W4 saturation': w4 });
-      console.table({ 'W4 latency (ms)': (result.w4 as { latency: Record<string, number> }).latency });
+      console.table({ 'W4 latency (ms)': latency });
       console.table({ 'W4 CPU ms per session': cpuMsPerSession });
     }
     result.loadavgAtEnd = loadavg();
