@@ -12,7 +12,12 @@ import { startStack, type Stack } from '../support/stack';
 import { LogReader, percentile, publishRequests, turnOf } from './helpers';
 
 const BATCH = 8;
-const WAIT_MS = 100;
+// The wait bound is set well above the default 20 ms: the 20 requests reach the batcher spread
+// over the planner's own handling of them (a fetch, a load and a save each), and on a loaded
+// CI machine that spread passed 100 ms, so the last four split into a lone request sent at its
+// bound and three more after it ([8 x16, 1, 3, 3, 3]). Whether batches form depends on the
+// spread being under the bound; the bound holding is checked below whatever it is.
+const WAIT_MS = 400;
 // The batch timer fires at the bound (libs/planning's unit test, in one quiet process); here
 // a busy event loop (20 sessions' Kafka, DB and HTTP work in one process, on a shared 2-core
 // box) runs it late, by 100 ms and more under load (seen in CI with other suites running). The
@@ -64,9 +69,11 @@ ${stack.logs()}` });
     const first = steps.filter((e) => e.data.step === 1);
     const sizes = first.map((e) => e.data.batchSize);
     for (const s of sizes) assert.ok(s >= 4 && s <= 12, `step-1 batch sizes ${JSON.stringify(sizes)}`);
-    // A batch of n is n steps reporting n.
+    // A batch of n is n steps reporting n. Counted over both steps: while the last step-1
+    // requests wait for their bound, sessions from the first batches come back for step 2 and
+    // join them.
     const bySize = new Map<number, number>();
-    for (const s of sizes) bySize.set(s, (bySize.get(s) ?? 0) + 1);
+    for (const e of steps) bySize.set(e.data.batchSize, (bySize.get(e.data.batchSize) ?? 0) + 1);
     for (const [size, n] of bySize) assert.equal(n % size, 0, `${n} steps report a batch of ${size}`);
     const waits = steps.map((e) => e.data.queueWaitMs);
     const seen = JSON.stringify(steps.map((e) => [e.data.step, e.data.batchSize, e.data.queueWaitMs]));
