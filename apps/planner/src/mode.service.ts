@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { makeEvent, type AgentplaneEvent, type PlannerMode } from '@agentplane/contracts';
 import type { PlannerSettings, ServiceConfig } from '@agentplane/config';
@@ -15,11 +15,15 @@ type ModeChanged = AgentplaneEvent<'agentplane.planner.mode.changed'>;
  * Each tenant's planner mode. The monitor decides a change from observed passes; the change is
  * published on control-events (keyed by tenant) and applied from there like anyone's: kept in
  * memory and in `planner_modes`, which is read back at boot so a restart keeps the mode.
+ * Planner instances share one consumer group, so each control-events partition reaches one of
+ * them: every instance also reads `planner_modes` every PLANNER_MODE_REFRESH_MS, which is how
+ * a change applied by another instance reaches this one.
  */
 @Injectable()
-export class ModeService implements OnModuleInit {
+export class ModeService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('PlannerMode');
   private readonly topic: string;
+  private refresher?: NodeJS.Timeout;
 
   constructor(
     @Inject(SERVICE_CONFIG) config: ServiceConfig,
@@ -32,10 +36,35 @@ export class ModeService implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    const rows: Array<{ tenant_id: string; mode: PlannerMode; changed_at: Date }> = await this.ds.query(`SELECT tenant_id, mode, changed_at FROM planner_modes`);
-    for (const r of rows) this.monitor.setMode(r.tenant_id, r.mode, new Date(r.changed_at).getTime());
-    const fallback = rows.filter((r) => r.mode === 'fallback').map((r) => r.tenant_id);
+    await this.refresh();
+    const fallback = this.fallbackTenants();
     if (fallback.length > 0) this.log.warn(`tenants in fallback mode at boot: ${fallback.join(', ')}`);
+  }
+
+  onApplicationBootstrap(): void {
+    this.refresher = setInterval(() => {
+      this.refresh().catch((err: Error) => this.log.warn(`reading planner modes failed: ${err.message}`));
+    }, this.settings.quality.modeRefreshMs);
+    this.refresher.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.refresher) clearInterval(this.refresher);
+  }
+
+  /** Applies every tenant's stored mode; a stored fact older than the one in memory changes nothing. */
+  async refresh(): Promise<void> {
+    const rows: Array<{ tenant_id: string; mode: PlannerMode; changed_at: Date }> = await this.ds.query(`SELECT tenant_id, mode, changed_at FROM planner_modes`);
+    for (const r of rows) {
+      const was = this.monitor.mode(r.tenant_id);
+      if (this.monitor.setMode(r.tenant_id, r.mode, new Date(r.changed_at).getTime()) && was !== r.mode && this.refresher) {
+        this.log.warn(`tenant ${r.tenant_id}: planner mode → ${r.mode} (applied by another instance)`);
+      }
+    }
+  }
+
+  private fallbackTenants(): string[] {
+    return this.monitor.tenants().filter((t) => this.monitor.mode(t) === 'fallback');
   }
 
   mode(tenantId: string): PlannerMode {

@@ -33,6 +33,8 @@ export interface PlannerSettings {
     readonly shadowRate: number;
     /** PLANNER_VERSION: prompt/planner version; pass rates are kept per tenant, model and version (default v1). */
     readonly version: string;
+    /** PLANNER_MODE_REFRESH_MS: how often an instance reads the modes other instances applied (default 1000). */
+    readonly modeRefreshMs: number;
   };
 }
 
@@ -96,6 +98,7 @@ export function loadPlannerSettings(env: Env = process.env): PlannerSettings {
       recoverAt: num('PLANNER_RECOVER_AT', 0.85, 0, 1),
       shadowRate: num('PLANNER_SHADOW_RATE', 1, 0, 1),
       version: str('PLANNER_VERSION') ?? 'v1',
+      modeRefreshMs: int('PLANNER_MODE_REFRESH_MS', 1_000, 50, 600_000),
     },
   };
   if (settings.quality.fallbackBelow >= settings.quality.recoverAt) {
