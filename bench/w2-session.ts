@@ -56,6 +56,66 @@ function transitions(trail: Map<string, Array<{ type: string; at: number }>>): R
   return out;
 }
 
+type HandlerSums = Map<string, { n: number; handleS: number; e2eS: number }>;
+type Scrape = { handlers: HandlerSums; phases: Map<string, { n: number; s: number }> };
+
+/**
+ * Handler time and produce-to-handled time summed per (service, event type), from each
+ * service's /metrics: the difference between two scrapes says how much of a transition is
+ * spent inside the handler and how much before it starts (the hop, fetch and queueing).
+ */
+async function scrape(stack: { url(svc: 'planner' | 'rate-limiter' | 'executor'): string }): Promise<Scrape> {
+  const out: HandlerSums = new Map();
+  const phases = new Map<string, { n: number; s: number }>();
+  for (const svc of ['planner', 'rate-limiter', 'executor'] as const) {
+    const text = await (await fetch(`${stack.url(svc)}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      const p = /^agentplane_planner_phase_seconds_(sum|count)\{[^}]*phase="([^"]+)"[^}]*\} (\S+)$/.exec(line);
+      if (p) {
+        const e = phases.get(p[2]!) ?? { n: 0, s: 0 };
+        if (p[1] === 'count') e.n = Number(p[3]);
+        else e.s = Number(p[3]);
+        phases.set(p[2]!, e);
+        continue;
+      }
+      const m = /^message_(handle|end_to_end)_seconds_(sum|count)\{([^}]*)\} (\S+)$/.exec(line);
+      if (!m || (m[1] === 'handle' && !m[3]!.includes('outcome="handled"'))) continue;
+      const type = /type="([^"]*)"/.exec(m[3]!)?.[1] ?? '?';
+      const key = `${svc} ${type.replace('agentplane.', '')}`;
+      const e = out.get(key) ?? { n: 0, handleS: 0, e2eS: 0 };
+      const v = Number(m[4]);
+      if (m[2] === 'count' && m[1] === 'handle') e.n = v;
+      else if (m[2] === 'sum') m[1] === 'handle' ? (e.handleS = v) : (e.e2eS = v);
+      out.set(key, e);
+    }
+  }
+  return { handlers: out, phases };
+}
+
+function handlerBreakdown(before: Scrape, after: Scrape): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [key, a] of after.handlers) {
+    const b = before.handlers.get(key) ?? { n: 0, handleS: 0, e2eS: 0 };
+    const n = a.n - b.n;
+    if (n <= 0) continue;
+    const handle = ((a.handleS - b.handleS) * 1000) / n;
+    const e2e = ((a.e2eS - b.e2eS) * 1000) / n;
+    out[key] = { count: n, meanHandlerMs: Math.round(handle * 10) / 10, meanBeforeHandlerMs: Math.round((e2e - handle) * 10) / 10 };
+  }
+  return out;
+}
+
+/** The planner's handling of a fact by phase (load, decide, publish, save): mean ms. */
+function phaseBreakdown(before: Scrape, after: Scrape): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [phase, a] of after.phases) {
+    const b = before.phases.get(phase) ?? { n: 0, s: 0 };
+    const n = a.n - b.n;
+    if (n > 0) out[`planner ${phase}`] = { count: n, meanMs: Math.round(((a.s - b.s) * 1000 * 10) / n) / 10 };
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const tools = await startToolServer({ port: 0 });
   // Generous limits: W4 measures the orchestration, not the rate limiter's caps.
@@ -112,12 +172,18 @@ async function main(): Promise<void> {
       for (let i = 0; i < WARMUP; i++) await one();
       const lat: number[] = [];
       tracing = true;
+      const sums0 = await scrape(stack);
       for (let i = 0; i < SESSIONS; i++) lat.push(await one());
+      const sums1 = await scrape(stack);
       tracing = false;
       result.w2 = latencyStats(lat);
       console.table({ 'W2 sequential (ms)': result.w2 });
       result.w2Transitions = transitions(trail);
       console.table(result.w2Transitions);
+      result.w2Handlers = handlerBreakdown(sums0, sums1);
+      console.table(result.w2Handlers);
+      result.w2PlannerPhases = phaseBreakdown(sums0, sums1);
+      console.table(result.w2PlannerPhases);
     }
     if (MODE === 'saturate' || MODE === 'both') {
       const lat: number[] = [];

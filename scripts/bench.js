@@ -19,6 +19,7 @@ const out = (name) => ['--out', path.join(SMOKE_DIR, `${name}.json`)];
 // Smoke arguments: enough work for each workload to run every phase once; figures mean nothing.
 const SMOKE_ARGS = {
   'w1-hop': ['--messages', '300', '--rates', '500', '--warmup', '50'],
+  'w-roundtrip': ['--count', '20', '--gaps', '0,20'],
   'w2-session': ['--sessions', '20', '--warmup', '5', '--seconds', '3', '--concurrency', '20'],
   'w-restate': ['--sessions', '20', '--warmup', '5', '--seconds', '3', '--ramp', '1', '--concurrency', '20'],
   'w5-replay': ['--events', '4000', '--runs', '1', '--timelines', '50'],
@@ -34,6 +35,9 @@ const SMOKE_ARGS = {
 // then Node flags if any
 const WORKLOADS = [
   ['w1-hop', [], []],
+  // One statement and one publish on their own, back to back and with idle gaps (what W2's
+  // hops are made of).
+  ['w-roundtrip', [], []],
   ['w2-session', ['--sessions', '200', '--seconds', '15', '--concurrency', '200'], ['--sessions', '1000', '--seconds', '60', '--concurrency', '200']],
   // The same session on Restate (its server from node_modules, started by the bench itself; no broker).
   ['w-restate', ['--sessions', '200', '--seconds', '15', '--concurrency', '200'], ['--sessions', '1000', '--seconds', '60', '--concurrency', '200']],

@@ -3,7 +3,8 @@ import type { AgentplaneEvent, SessionEvent } from '@agentplane/contracts';
 import type { ServiceConfig } from '@agentplane/config';
 import { topicName } from '@agentplane/infra';
 import { EventProducer } from '@agentplane/messaging';
-import { SERVICE_CONFIG } from '@agentplane/platform';
+import { MetricsService, SERVICE_CONFIG } from '@agentplane/platform';
+import type { Histogram } from 'prom-client';
 import type { ToolOutcomeEvent } from '@agentplane/session';
 import { PlannerEngine, type Decision } from './planner.engine';
 import { ModeService } from './mode.service';
@@ -27,6 +28,8 @@ export class PlannerService implements OnApplicationBootstrap, OnApplicationShut
   // Requests and session events of one session arrive on two topics; handle them one at a time.
   private readonly locks = new Map<string, Promise<void>>();
   private sweeper?: NodeJS.Timeout;
+  /** Where a fact's handling time goes; W2 prints the means (BENCHMARKS.md). */
+  private readonly phase: Histogram<'phase'>;
 
   constructor(
     @Inject(SERVICE_CONFIG) config: ServiceConfig,
@@ -36,8 +39,10 @@ export class PlannerService implements OnApplicationBootstrap, OnApplicationShut
     private readonly producer: EventProducer<SessionEvent>,
     private readonly modes: ModeService,
     private readonly plans: PlanCacheStore,
+    metrics: MetricsService,
   ) {
     this.topic = topicName(config.topicPrefix, 'session-events');
+    this.phase = metrics.histogram('agentplane_planner_phase_seconds', 'Planner fact handling by phase: load, decide, publish, save', ['phase']);
   }
 
   onRequested(e: AgentplaneEvent<'agentplane.session.requested'>): Promise<void> {
@@ -55,11 +60,25 @@ export class PlannerService implements OnApplicationBootstrap, OnApplicationShut
   private run(sessionId: string, decide: (s: Decision['state']) => Promise<Decision> | Decision): Promise<void> {
     const prev = this.locks.get(sessionId) ?? Promise.resolve();
     const next = prev.then(async () => {
+      let t = performance.now();
+      const lap = (phase: string): void => {
+        const now = performance.now();
+        this.phase.observe({ phase }, (now - t) / 1000);
+        t = now;
+      };
       const { state, version } = await this.store.load(sessionId);
+      lap('load');
       const d = await decide(state);
+      lap('decide');
       // An outcome that only fills in the step (no event to append) still changes the state.
-      if (d.events.length > 0) await this.producer.publish(this.topic, d.events);
-      if (d.state !== state) await this.store.save(sessionId, d.state, version);
+      if (d.events.length > 0) {
+        await this.producer.publish(this.topic, d.events);
+        lap('publish');
+      }
+      if (d.state !== state) {
+        await this.store.save(sessionId, d.state, version);
+        lap('save');
+      }
       // After the save: a decision lost to a concurrent save is decided again and counted then.
       this.observe(d.events);
       if (d.cachePlan) await this.plans.put(d.cachePlan).catch((err: Error) => this.log.warn(`caching the plan of ${sessionId}: ${err.message}`));
