@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { PartitionAssigners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage } from 'kafkajs';
 import { isObservable, lastValueFrom } from 'rxjs';
+import { coPartitionedAssigner } from './co-partitioned.assigner';
 import { KafkaEventContext } from './context';
 import { Lane } from './lane';
 import { buildDeadLetterEvent } from './dead-letter';
@@ -54,6 +55,12 @@ export interface KafkaEventTransportOptions<E extends MinimalEvent> {
    * committed in order, so a crash redelivers from the oldest unfinished record.
    */
   ordering?: 'partition' | 'key' | 'none';
+  /**
+   * How the group shares partitions: 'round-robin' (kafkajs' default) or 'co-partitioned'
+   * (partition p of every topic to one member, so a key's records on several topics with the
+   * same partition count reach the same member).
+   */
+  assignment?: 'round-robin' | 'co-partitioned';
   /** Records in flight per partition when ordering is 'key' or 'none'. Default 32. */
   maxInFlightPerPartition?: number;
   /**
@@ -274,6 +281,7 @@ export class KafkaEventTransport<E extends MinimalEvent = MinimalEvent>
       sessionTimeout: o.sessionTimeout ?? 30000,
       ...(o.rebalanceTimeout ? { rebalanceTimeout: o.rebalanceTimeout } : {}),
       heartbeatInterval: o.heartbeatInterval ?? 3000,
+      ...(o.assignment === 'co-partitioned' ? { partitionAssigners: [coPartitionedAssigner, PartitionAssigners.roundRobin] } : {}),
     });
     this.consumer = consumer;
     const ev = consumer.events;

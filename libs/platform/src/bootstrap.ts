@@ -34,6 +34,8 @@ export interface TransportOptions {
   decode?: Decoder<MinimalEvent>;
   /** Order kept within a partition (see KafkaEventTransportOptions.ordering). Default 'partition'. */
   ordering?: 'partition' | 'key' | 'none';
+  /** How the group shares partitions (see KafkaEventTransportOptions.assignment). Default 'round-robin'. */
+  assignment?: 'round-robin' | 'co-partitioned';
   maxInFlightPerPartition?: number;
 }
 
@@ -120,6 +122,7 @@ async function boot(opts: BootstrapOptions, log: ReturnType<typeof createLogger>
       topics: opts.transport.topics.map((k) => topicName(config.topicPrefix, k)),
       fromBeginning: opts.transport.fromBeginning ?? true,
       ...(opts.transport.ordering ? { ordering: opts.transport.ordering } : {}),
+      ...(opts.transport.assignment ? { assignment: opts.transport.assignment } : {}),
       ...(opts.transport.maxInFlightPerPartition ? { maxInFlightPerPartition: opts.transport.maxInFlightPerPartition } : {}),
       sessionTimeout: config.kafka.sessionTimeoutMs,
       // Three heartbeats per session timeout, as Kafka recommends.
