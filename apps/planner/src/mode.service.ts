@@ -36,14 +36,16 @@ export class ModeService implements OnModuleInit, OnApplicationBootstrap, OnAppl
   }
 
   async onModuleInit(): Promise<void> {
-    await this.refresh();
-    const fallback = this.fallbackTenants();
+    const fallback = (await this.refresh()).filter((c) => c.mode === 'fallback').map((c) => c.tenantId);
     if (fallback.length > 0) this.log.warn(`tenants in fallback mode at boot: ${fallback.join(', ')}`);
   }
 
   onApplicationBootstrap(): void {
     this.refresher = setInterval(() => {
-      this.refresh().catch((err: Error) => this.log.warn(`reading planner modes failed: ${err.message}`));
+      this.refresh().then(
+        (changes) => changes.forEach((c) => this.log.warn(`tenant ${c.tenantId}: planner mode → ${c.mode} (applied by another instance)`)),
+        (err: Error) => this.log.warn(`reading planner modes failed: ${err.message}`),
+      );
     }, this.settings.quality.modeRefreshMs);
     this.refresher.unref();
   }
@@ -52,19 +54,18 @@ export class ModeService implements OnModuleInit, OnApplicationBootstrap, OnAppl
     if (this.refresher) clearInterval(this.refresher);
   }
 
-  /** Applies every tenant's stored mode; a stored fact older than the one in memory changes nothing. */
-  async refresh(): Promise<void> {
+  /**
+   * Applies every tenant's stored mode (a stored fact older than the one in memory changes
+   * nothing) and returns the tenants whose mode it changed.
+   */
+  async refresh(): Promise<Array<{ tenantId: string; mode: PlannerMode }>> {
     const rows: Array<{ tenant_id: string; mode: PlannerMode; changed_at: Date }> = await this.ds.query(`SELECT tenant_id, mode, changed_at FROM planner_modes`);
+    const changed: Array<{ tenantId: string; mode: PlannerMode }> = [];
     for (const r of rows) {
       const was = this.monitor.mode(r.tenant_id);
-      if (this.monitor.setMode(r.tenant_id, r.mode, new Date(r.changed_at).getTime()) && was !== r.mode && this.refresher) {
-        this.log.warn(`tenant ${r.tenant_id}: planner mode → ${r.mode} (applied by another instance)`);
-      }
+      if (this.monitor.setMode(r.tenant_id, r.mode, new Date(r.changed_at).getTime()) && was !== r.mode) changed.push({ tenantId: r.tenant_id, mode: r.mode });
     }
-  }
-
-  private fallbackTenants(): string[] {
-    return this.monitor.tenants().filter((t) => this.monitor.mode(t) === 'fallback');
+    return changed;
   }
 
   mode(tenantId: string): PlannerMode {

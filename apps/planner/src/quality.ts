@@ -36,11 +36,6 @@ export class QualityMonitor {
     return this.modes.get(tenantId)?.mode ?? 'normal';
   }
 
-  /** Tenants with a mode fact applied. */
-  tenants(): string[] {
-    return [...this.modes.keys()];
-  }
-
   /** Applies a mode fact; false when an equally new or newer one is already applied. */
   setMode(tenantId: string, mode: PlannerMode, at: number): boolean {
     const cur = this.modes.get(tenantId);

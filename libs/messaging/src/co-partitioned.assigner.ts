@@ -1,6 +1,6 @@
 import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
 
-export const CO_PARTITIONED = 'AgentplaneCoPartitioned';
+const CO_PARTITIONED = 'AgentplaneCoPartitioned';
 
 /**
  * Partition number p of every topic goes to the same member (members sorted by id, p modulo

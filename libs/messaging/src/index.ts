@@ -3,7 +3,6 @@ export type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 export * from './types';
 export * from './errors';
 export * from './kafka';
-export { assignCoPartitioned, coPartitionedAssigner, CO_PARTITIONED } from './co-partitioned.assigner';
 export { applyKafkajsFixes } from './kafkajs-fix';
 export * from './producer';
 export * from './context';
